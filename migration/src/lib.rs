@@ -1,0 +1,74 @@
+//! Schema migrations for notes-service.
+//!
+//! This crate stands alone: it knows nothing of the service. The service links it to apply
+//! or check migrations at start-up; operators run the `migration` binary (see `main.rs`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_notes;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_notes::Migration)]
+    }
+}
+
+/// `database.url` as the service would resolve it (without `DATABASE_URL`, which the caller
+/// checks first): `APP__DATABASE__URL`, else the config files for `APP_ENV`.
+/// Returns `Ok(None)` when no config directory exists, so `-u`/`DATABASE_URL` can still be used.
+pub fn config_database_url() -> Result<Option<String>, String> {
+    use config::{Config, Environment, File};
+
+    let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".to_owned());
+    let profile = std::env::var("APP_ENV").unwrap_or_else(|_| "development".to_owned());
+    let dir = std::path::Path::new(&dir);
+    if !dir.join("default.toml").exists() {
+        return Ok(std::env::var("APP__DATABASE__URL").ok());
+    }
+    let settings = Config::builder()
+        .add_source(File::from(dir.join("default.toml")))
+        .add_source(File::from(dir.join(format!("{profile}.toml"))).required(false))
+        .add_source(File::from(dir.join("local.toml")).required(false))
+        .add_source(
+            Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__"),
+        )
+        .build()
+        .map_err(|err| format!("cannot read the configuration in {}: {err}", dir.display()))?;
+    settings
+        .get_string("database.url")
+        .map(Some)
+        .map_err(|err| format!("no usable `database.url` in the configuration: {err}"))
+}
+
+/// The URL with any password replaced by `***`, for logs and output.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "<unparsable database URL>".to_owned(),
+    }
+}
+
+/// For a file-backed `sqlite:` URL, creates the file's directory so a first run just works.
+pub fn prepare_sqlite_file(url: &str) -> std::io::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent),
+        _ => Ok(()),
+    }
+}

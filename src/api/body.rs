@@ -1,0 +1,215 @@
+//! Request bodies: a size limit for every request, and a JSON extractor that tells malformed
+//! JSON (400) from well-formed JSON that fails validation (422, naming every bad field).
+
+use poem::{Endpoint, Middleware, Request, RequestBody, error::ReadBodyError, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaMediaType, MetaRequest, Registry},
+    types::Type,
+};
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldError};
+
+/// Middleware: refuses bodies over `limit` bytes with 413, whether they announce their
+/// length or arrive chunked. Requests without a body (a plain GET) pass untouched.
+pub struct BodyLimit(pub usize);
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint {
+            inner,
+            limit: self.0,
+        }
+    }
+}
+
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    limit: usize,
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
+        let too_large = || ApiError::PayloadTooLarge { limit: self.limit };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        match declared {
+            // hyper guarantees the body is exactly this long.
+            Some(length) if length > self.limit as u64 => return Err(too_large().into()),
+            Some(_) => {}
+            None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+                // Chunked: read at most `limit` bytes, then hand the buffered body on.
+                let bytes =
+                    req.take_body().into_bytes_limit(self.limit).await.map_err(
+                        |err| match err {
+                            ReadBodyError::PayloadTooLarge => too_large(),
+                            other => ApiError::MalformedJson(other.to_string()),
+                        },
+                    )?;
+                req.set_body(bytes);
+            }
+            None => {}
+        }
+        self.inner.call(req).await
+    }
+}
+
+/// A type built from a JSON object by hand, so that every problem is reported by field name.
+pub trait FromJsonObject: Sized {
+    fn from_json_object(fields: &mut Fields) -> Option<Self>;
+}
+
+/// The fields of a JSON object being validated; collects one error per bad field.
+pub struct Fields {
+    object: Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+/// Fields a client may see but never set.
+const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
+
+impl Fields {
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    fn take(&mut self, name: &str, required: bool) -> Option<Value> {
+        let value = self.object.remove(name);
+        if value.is_none() && required {
+            self.error(name, "is required");
+        }
+        value
+    }
+
+    pub fn string(&mut self, name: &str, required: bool) -> Option<String> {
+        match self.take(name, required)? {
+            Value::String(s) => Some(s),
+            other => {
+                self.error(name, format!("must be a string, not {}", kind(&other)));
+                None
+            }
+        }
+    }
+
+    pub fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
+        match self.take(name, required)? {
+            Value::Bool(b) => Some(b),
+            other => {
+                self.error(name, format!("must be true or false, not {}", kind(&other)));
+                None
+            }
+        }
+    }
+
+    /// Every field not taken is an error: read-only ones and unknown ones alike.
+    fn finish(mut self) -> Vec<FieldError> {
+        let rest = std::mem::take(&mut self.object);
+        for name in rest.keys() {
+            if READ_ONLY.contains(&name.as_str()) {
+                self.error(name, "is set by the server and cannot be sent");
+            } else {
+                self.error(name, "is not a known field");
+            }
+        }
+        self.errors
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A JSON request body of type `T` (documented with `T`'s schema), validated field by field.
+pub struct ValidatedJson<T>(pub T);
+
+impl<T: FromJsonObject> ValidatedJson<T> {
+    fn parse(data: &[u8]) -> Result<T, ApiError> {
+        if data.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::MalformedJson("the body is empty".to_owned()));
+        }
+        let value: Value =
+            serde_json::from_slice(data).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+        let Value::Object(object) = value else {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "",
+                format!("the body must be a JSON object, not {}", kind(&value)),
+            )]));
+        };
+        let mut fields = Fields {
+            object,
+            errors: Vec::new(),
+        };
+        let parsed = T::from_json_object(&mut fields);
+        let errors = fields.finish();
+        match parsed {
+            Some(value) if errors.is_empty() => Ok(value),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+}
+
+/// `application/json` or any `application/*+json` (e.g. `application/merge-patch+json`).
+fn is_json(content_type: &str) -> bool {
+    content_type.parse::<mime::Mime>().is_ok_and(|m| {
+        m.type_() == mime::APPLICATION
+            && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    })
+}
+
+impl<'a, T: Type + FromJsonObject + Send> ApiExtractor<'a> for ValidatedJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(ct) if is_json(ct) => {}
+            got => {
+                return Err(ApiError::UnsupportedMediaType {
+                    got: got.map(str::to_owned),
+                }
+                .into());
+            }
+        }
+        let data = body
+            .take()?
+            .into_vec()
+            .await
+            .map_err(|err| ApiError::MalformedJson(err.to_string()))?;
+        Ok(Self(Self::parse(&data)?))
+    }
+}

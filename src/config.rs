@@ -1,0 +1,219 @@
+//! Layered settings: `config/default.toml` < `config/$APP_ENV.toml` < `config/local.toml`
+//! < `APP__SECTION__KEY` env vars < `DATABASE_URL`. Every key is documented in the README.
+
+use std::{collections::HashMap, fmt, path::Path, time::Duration};
+
+use config::{Config, Environment, File};
+use serde::Deserialize;
+
+/// The profile used when `APP_ENV` is unset.
+pub const DEFAULT_PROFILE: &str = "development";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    /// 0 picks a free port (the tests use it).
+    pub port: u16,
+    /// Largest accepted request body, in bytes (413 above it).
+    pub request_body_limit: usize,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: DatabaseUrl,
+    /// Apply pending migrations at start-up; when false, refuse to start if any are pending.
+    pub auto_migrate: bool,
+    /// Pool size; unset picks a per-backend default (see `db::pool_defaults`).
+    pub max_connections: Option<u32>,
+    pub min_connections: Option<u32>,
+    pub connect_timeout_seconds: u64,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_seconds: u64,
+    pub idle_timeout_seconds: u64,
+    pub max_lifetime_seconds: u64,
+    pub sqlite: SqliteSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteSettings {
+    pub synchronous: SqliteSynchronous,
+    pub busy_timeout_ms: u64,
+}
+
+/// SQLite's `PRAGMA synchronous`. With WAL, `normal` survives a crash of the process but may
+/// lose the last commits on power loss or an OS crash; `full` does not, at a cost in writes.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Off,
+    Normal,
+    Full,
+    Extra,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `info,sqlx=warn`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A database URL that never prints its password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The real URL, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&migration::redact_url(&self.0))
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A configuration that cannot be used; the message names the key and the bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads the settings for the running process: the directory and profile from the
+    /// arguments (already resolved from `--config-dir`/`APP_CONFIG_DIR` and `APP_ENV`),
+    /// overrides from the process environment.
+    pub fn load(dir: &Path, profile: &str) -> Result<Self, ConfigError> {
+        Self::load_with_env(dir, profile, std::env::vars().collect())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (tests use this).
+    pub fn load_with_env(
+        dir: &Path,
+        profile: &str,
+        env: HashMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let default_file = dir.join("default.toml");
+        if !default_file.is_file() {
+            return Err(ConfigError(format!(
+                "no configuration at {}: run from the project directory or set APP_CONFIG_DIR",
+                default_file.display()
+            )));
+        }
+        let profile_file = dir.join(format!("{profile}.toml"));
+        if !profile_file.is_file() {
+            return Err(ConfigError(format!(
+                "APP_ENV = {profile:?}: there is no {}",
+                profile_file.display()
+            )));
+        }
+        let database_url = env.get("DATABASE_URL").cloned();
+        let built = Config::builder()
+            .add_source(File::from(default_file))
+            .add_source(File::from(profile_file))
+            .add_source(File::from(dir.join("local.toml")).required(false))
+            .add_source(
+                Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(env.into_iter().collect())),
+            )
+            .set_override_option("database.url", database_url)
+            .and_then(|builder| builder.build())
+            .map_err(|err| ConfigError(format!("invalid configuration: {err}")))?;
+        let settings: Settings = built
+            .try_deserialize()
+            .map_err(|err| ConfigError(format!("invalid configuration: {err}")))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: &dyn fmt::Display, why: &str| {
+            Err(ConfigError(format!(
+                "invalid configuration: {key} = {value}: {why}"
+            )))
+        };
+        if self.server.host.trim().is_empty() {
+            return bad("server.host", &"\"\"", "must be an address or host name");
+        }
+        if self.server.request_body_limit < 1024 {
+            return bad(
+                "server.request_body_limit",
+                &self.server.request_body_limit,
+                "must be at least 1024 bytes",
+            );
+        }
+        let db = &self.database;
+        let scheme = db.url.expose().split(':').next().unwrap_or_default();
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql") {
+            return bad(
+                "database.url",
+                &db.url,
+                "the scheme must be sqlite:, postgres:, postgresql: or mysql:",
+            );
+        }
+        if db.max_connections == Some(0) {
+            return bad("database.max_connections", &0, "must be at least 1");
+        }
+        if let (Some(min), Some(max)) = (db.min_connections, db.max_connections)
+            && min > max
+        {
+            return bad(
+                "database.min_connections",
+                &min,
+                "must not exceed database.max_connections",
+            );
+        }
+        if db.acquire_timeout_seconds == 0 {
+            return bad("database.acquire_timeout_seconds", &0, "must be at least 1");
+        }
+        if db.connect_timeout_seconds == 0 {
+            return bad("database.connect_timeout_seconds", &0, "must be at least 1");
+        }
+        if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad("log.level", &self.log.level, &err.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl ServerSettings {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+}

@@ -1,0 +1,79 @@
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use notes_service::{app::Application, config::Settings, telemetry};
+
+/// The notes API: poem-openapi + SeaORM on SQLite (default), PostgreSQL or MySQL/MariaDB.
+///
+/// Settings: config/default.toml < config/$APP_ENV.toml < config/local.toml <
+/// APP__SECTION__KEY env vars < DATABASE_URL. API docs are served at /docs.
+#[derive(Parser)]
+#[command(name = "notes-service", version)]
+struct Cli {
+    /// Directory holding default.toml and the profile files.
+    #[arg(long, env = "APP_CONFIG_DIR", default_value = "config")]
+    config_dir: PathBuf,
+    /// Profile: reads CONFIG_DIR/PROFILE.toml over default.toml.
+    #[arg(long = "env", env = "APP_ENV", default_value = notes_service::config::DEFAULT_PROFILE)]
+    profile: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir, &cli.profile) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("notes-service: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let database = settings.database.url.to_string();
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!("cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        profile = %cli.profile,
+        database = %database,
+        "listening on http://{}",
+        app.local_addr()
+    );
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!("server failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

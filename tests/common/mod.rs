@@ -1,0 +1,242 @@
+//! Test harness: start the real service on port 0 against a fresh database of a chosen
+//! backend, and talk HTTP to it.
+//!
+//! Backends: SQLite (a temp file), PostgreSQL and MariaDB (one container per backend per test
+//! binary, started by testcontainers, and a fresh database per test). Choose with
+//! `NOTES_TEST_BACKENDS=sqlite,postgres,mariadb` (default: all). Images come from
+//! `NOTES_TEST_POSTGRES_IMAGE` / `NOTES_TEST_MARIADB_IMAGE`; an existing server can be used
+//! instead with `NOTES_TEST_POSTGRES_URL` / `NOTES_TEST_MARIADB_URL` (an admin URL).
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod containers;
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
+
+use notes_service::{app::Application, config::Settings};
+use reqwest::{Client, Response};
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MariaDb,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MariaDb];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MariaDb => "mariadb",
+        }
+    }
+
+    /// Whether `NOTES_TEST_BACKENDS` selects this backend (all are selected by default).
+    pub fn selected(self) -> bool {
+        let chosen = std::env::var("NOTES_TEST_BACKENDS").unwrap_or_default();
+        let chosen = chosen.trim();
+        if chosen.is_empty() || chosen == "all" {
+            return true;
+        }
+        let names: Vec<_> = chosen.split(',').map(str::trim).collect();
+        for name in &names {
+            assert!(
+                Backend::ALL.iter().any(|b| b.name() == *name),
+                "NOTES_TEST_BACKENDS: unknown backend {name:?} (use sqlite, postgres, mariadb or all)"
+            );
+        }
+        names.contains(&self.name())
+    }
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`:
+/// `sqlite::name`, `postgres::name`, `mariadb::name`. A backend left out of
+/// `NOTES_TEST_BACKENDS` says so on stderr and returns.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend sqlite, Sqlite, $($name),*);
+        $crate::backend_tests!(@backend postgres, Postgres, $($name),*);
+        $crate::backend_tests!(@backend mariadb, MariaDb, $($name),*);
+    };
+    (@backend $module:ident, $variant:ident, $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = $crate::common::Backend::$variant;
+                    if !backend.selected() {
+                        eprintln!("not run: {} is not in NOTES_TEST_BACKENDS", backend.name());
+                        return;
+                    }
+                    super::$name(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh, empty database of one backend; dropped (SQLite: deleted) with the test.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("create a temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("notes.db").display());
+                Self {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres | Backend::MariaDb => Self {
+                backend,
+                url: containers::fresh_database(backend).await,
+                _dir: None,
+            },
+        }
+    }
+}
+
+/// The repository's `config/` directory: the tests load the real files.
+pub fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")
+}
+
+/// Settings of the `test` profile pointed at `database`, as the service would load them.
+pub fn test_settings(database: &TestDatabase) -> Settings {
+    let env = HashMap::from([("DATABASE_URL".to_owned(), database.url.clone())]);
+    Settings::load_with_env(&config_dir(), "test", env).expect("the test profile loads")
+}
+
+/// A running service on 127.0.0.1:<free port>.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: Client,
+    pub database: TestDatabase,
+    pub db: sea_orm::DatabaseConnection,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts the service with settings adjusted by `adjust`.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let mut settings = test_settings(&database);
+        adjust(&mut settings);
+        Self::start(database, settings).await
+    }
+
+    pub async fn start(database: TestDatabase, settings: Settings) -> Self {
+        let app = Application::build(settings)
+            .await
+            .expect("the service starts");
+        let addr = app.local_addr();
+        let db = app.db().clone();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            client: Client::new(),
+            database,
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET reaches the service")
+    }
+
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
+        self.client
+            .request(method, self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request reaches the service")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(reqwest::Method::POST, path, body).await
+    }
+
+    /// Creates a note and returns it, asserting a 201.
+    pub async fn create_note(&self, text: &str, completed: bool) -> Value {
+        let response = self
+            .post("/notes", &serde_json::json!({"text": text, "completed": completed}))
+            .await;
+        assert_eq!(response.status(), 201, "create {text:?}");
+        response.json().await.expect("a JSON note")
+    }
+
+    /// Stops the service gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task ends")
+                .expect("the server stops cleanly");
+        }
+    }
+}
+
+/// The body of a problem response, after checking its content type and status field.
+pub async fn problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status);
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].is_string(), "problem has a string {key}: {body}");
+    }
+    body
+}
+
+/// The `field` names listed in a problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

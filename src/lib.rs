@@ -2,11 +2,12 @@
 //!
 //! Where things are: `config` (settings), `db` (connection, schema check, queries),
 //! `api` (HTTP operations), `error` (every failure and its problem body), `telemetry`
-//! (logs and request ids), `app` (assembles all of it; used by `main.rs` and the tests).
+//! (logs and request ids), `probe` (the `healthcheck` command), `app` (assembles all of it; used by `main.rs` and the tests).
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod probe;
 pub mod telemetry;

@@ -1,6 +1,6 @@
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use notes_service::{app::Application, config::Settings, telemetry};
 
 /// The notes API: poem-openapi + SeaORM on SQLite (default), PostgreSQL or MySQL/MariaDB.
@@ -16,6 +16,21 @@ struct Cli {
     /// Profile: reads CONFIG_DIR/PROFILE.toml over default.toml.
     #[arg(long = "env", env = "APP_ENV", default_value = notes_service::config::DEFAULT_PROFILE)]
     profile: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (what runs without a command).
+    Serve,
+    /// Probe a running service's /health/ready on 127.0.0.1 and the configured port; exit 0
+    /// when it answers 200. For container health checks: no curl needed.
+    Healthcheck {
+        /// Port to probe; default: server.port from the configuration.
+        #[arg(long)]
+        port: Option<u16>,
+    },
 }
 
 #[tokio::main]
@@ -28,6 +43,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Healthcheck { port }) = cli.command {
+        let port = port.unwrap_or(settings.server.port);
+        return match notes_service::probe::ready(port).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("notes-service healthcheck: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     telemetry::init(&settings.log);
     let database = settings.database.url.to_string();
     let app = match Application::build(settings).await {

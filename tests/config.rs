@@ -1,0 +1,197 @@
+//! Configuration layering and validation: default.toml < $APP_ENV.toml < local.toml <
+//! APP__SECTION__KEY < DATABASE_URL, and clear errors for bad values.
+
+mod common;
+
+use std::{collections::HashMap, path::Path};
+
+use notes_service::config::{LogFormat, Settings, SqliteSynchronous};
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A config dir with the real default.toml plus the given profile files.
+fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::config_dir().join("default.toml"),
+        dir.path().join("default.toml"),
+    )
+    .unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    dir
+}
+
+fn load(dir: &Path, profile: &str, vars: &[(&str, &str)]) -> Result<Settings, String> {
+    Settings::load_with_env(dir, profile, env(vars)).map_err(|e| e.to_string())
+}
+
+#[test]
+fn each_layer_overrides_the_one_below() {
+    let dir = config_dir(&[
+        (
+            "staging.toml",
+            "[server]\nport = 9001\nhost = \"10.1.2.3\"\n[database]\nurl = \"sqlite://profile.db\"\n",
+        ),
+        ("empty.toml", ""),
+    ]);
+    let p = dir.path();
+    // default.toml alone (an empty profile file).
+    let base = load(p, "empty", &[]).unwrap();
+    assert_eq!(
+        (base.server.host.as_str(), base.server.port),
+        ("127.0.0.1", 8000)
+    );
+    let s = load(p, "staging", &[]).unwrap();
+    assert_eq!(
+        (s.server.host.as_str(), s.server.port),
+        ("10.1.2.3", 9001),
+        "profile over default"
+    );
+
+    // profile < local.toml
+    std::fs::write(p.join("local.toml"), "[server]\nport = 9002\n").unwrap();
+    let s = load(p, "staging", &[]).unwrap();
+    assert_eq!(s.server.host, "10.1.2.3", "profile over default");
+    assert_eq!(s.server.port, 9002, "local.toml over profile");
+
+    // local.toml < env
+    let s = load(
+        p,
+        "staging",
+        &[
+            ("APP__SERVER__PORT", "9003"),
+            ("APP__DATABASE__SQLITE__BUSY_TIMEOUT_MS", "42"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.server.port, 9003);
+    assert_eq!(
+        s.database.sqlite.busy_timeout_ms, 42,
+        "nested keys through env"
+    );
+
+    // env < DATABASE_URL
+    let s = load(p, "staging", &[("APP__DATABASE__URL", "sqlite://env.db")]).unwrap();
+    assert_eq!(s.database.url.expose(), "sqlite://env.db");
+    let s = load(
+        p,
+        "staging",
+        &[
+            ("APP__DATABASE__URL", "sqlite://env.db"),
+            ("DATABASE_URL", "postgres://u:p@db:5432/notes"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.database.url.expose(),
+        "postgres://u:p@db:5432/notes",
+        "DATABASE_URL over everything"
+    );
+}
+
+#[test]
+fn shipped_profiles_mean_what_the_readme_says() {
+    let dir = common::config_dir();
+    let dev = load(&dir, "development", &[]).unwrap();
+    assert_eq!(
+        (dev.server.host.as_str(), dev.server.port),
+        ("127.0.0.1", 8000)
+    );
+    assert!(dev.database.auto_migrate);
+    assert_eq!(dev.log.format, LogFormat::Pretty);
+    assert_eq!(dev.database.url.expose(), "sqlite://data/notes.db?mode=rwc");
+    assert_eq!(dev.database.sqlite.synchronous, SqliteSynchronous::Normal);
+
+    let prod = load(&dir, "production", &[]).unwrap();
+    assert_eq!(prod.server.host, "0.0.0.0");
+    assert!(
+        !prod.database.auto_migrate,
+        "production never migrates at start-up"
+    );
+    assert_eq!(prod.log.format, LogFormat::Json);
+
+    let test = load(&dir, "test", &[]).unwrap();
+    assert_eq!(test.server.port, 0);
+}
+
+#[test]
+fn bad_values_name_the_key_and_the_value() {
+    let dir = common::config_dir();
+    let cases: &[(&[(&str, &str)], &[&str])] = &[
+        (
+            &[("APP__SERVER__PORT", "eighty")],
+            &["server.port", "eighty"],
+        ),
+        (&[("APP__SERVER__PORT", "70000")], &["server.port", "70000"]),
+        (
+            &[("APP__DATABASE__AUTO_MIGRATE", "sometimes")],
+            &["auto_migrate", "sometimes"],
+        ),
+        (
+            &[("APP__DATABASE__SQLITE__SYNCHRONOUS", "fast")],
+            &["synchronous", "fast"],
+        ),
+        (&[("APP__LOG__FORMAT", "xml")], &["format", "xml"]),
+        (
+            &[("APP__SERVER__REQUEST_BODY_LIMIT", "10")],
+            &["server.request_body_limit", "10"],
+        ),
+        (
+            &[("APP__DATABASE__MAX_CONNECTIONS", "0")],
+            &["database.max_connections", "0"],
+        ),
+        (
+            &[("DATABASE_URL", "redis://cache:6379")],
+            &["database.url", "redis://cache:6379"],
+        ),
+        (&[("APP__SERVER__PROT", "1")], &["prot"]),
+    ];
+    for (vars, needles) in cases {
+        let err = load(&dir, "development", vars).expect_err(&format!("{vars:?} is refused"));
+        for needle in *needles {
+            assert!(
+                err.contains(needle),
+                "{vars:?}: {err:?} should mention {needle:?}"
+            );
+        }
+    }
+    let err = load(&dir, "producton", &[]).unwrap_err();
+    assert!(
+        err.contains("producton") && err.contains("APP_ENV"),
+        "{err}"
+    );
+    let err = load(Path::new("/nonexistent"), "development", &[]).unwrap_err();
+    assert!(err.contains("APP_CONFIG_DIR"), "{err}");
+}
+
+#[test]
+fn passwords_never_print() {
+    let dir = common::config_dir();
+    let s = load(
+        &dir,
+        "production",
+        &[("DATABASE_URL", "postgres://notes:s3cret@db:5432/notes")],
+    )
+    .unwrap();
+    let shown = format!("{} {:?} {:?}", s.database.url, s.database, s);
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("postgres://notes:***@db:5432/notes"),
+        "{shown}"
+    );
+    // A refused URL is redacted in the error too.
+    let err = load(
+        &dir,
+        "production",
+        &[("DATABASE_URL", "redis://u:hunter2@cache")],
+    )
+    .unwrap_err();
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -36,7 +36,10 @@ async fn create_answers_201_with_location_and_the_note(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let response = app.post("/notes", &note_json("buy milk", false)).await;
     assert_eq!(response.status(), 201);
-    let location = response.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let note: Value = response.json().await.unwrap();
     assert_eq!(note["text"], "buy milk");
     assert_eq!(note["completed"], false);
@@ -61,7 +64,11 @@ async fn seed_routes_work_with_and_without_trailing_slash(backend: Backend) {
     let created: Value = created.json().await.unwrap();
     for path in ["/notes/", "/notes"] {
         let response = app.get(path).await;
-        assert_eq!(response.status(), 200, "GET {path} answers directly, no redirect");
+        assert_eq!(
+            response.status(),
+            200,
+            "GET {path} answers directly, no redirect"
+        );
         let list: Value = response.json().await.unwrap();
         assert_eq!(list, json!([created.clone()]), "GET {path} is a bare array");
     }
@@ -81,7 +88,10 @@ async fn get_replace_patch_delete_round_trip(backend: Backend) {
         .await;
     assert_eq!(replaced.status(), 200);
     let replaced: Value = replaced.json().await.unwrap();
-    assert_eq!((replaced["text"].as_str(), replaced["completed"].as_bool()), (Some("final"), Some(true)));
+    assert_eq!(
+        (replaced["text"].as_str(), replaced["completed"].as_bool()),
+        (Some("final"), Some(true))
+    );
     assert_eq!(replaced["id"], note["id"]);
     assert_eq!(replaced["created_at"], note["created_at"]);
 
@@ -90,12 +100,19 @@ async fn get_replace_patch_delete_round_trip(backend: Backend) {
         .await;
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
-    assert_eq!(patched["text"], "final", "PATCH keeps fields it was not given");
+    assert_eq!(
+        patched["text"], "final",
+        "PATCH keeps fields it was not given"
+    );
     assert_eq!(patched["completed"], false);
 
     let unchanged = app.send_json(Method::PATCH, &path, &json!({})).await;
     assert_eq!(unchanged.status(), 200);
-    assert_eq!(unchanged.json::<Value>().await.unwrap(), patched, "an empty PATCH changes nothing");
+    assert_eq!(
+        unchanged.json::<Value>().await.unwrap(),
+        patched,
+        "an empty PATCH changes nothing"
+    );
 
     assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), patched);
 
@@ -113,10 +130,33 @@ async fn missing_notes_are_404_problems(backend: Backend) {
     let body = problem(app.get("/notes/4242").await, 404).await;
     assert_eq!(body["type"], "urn:notes-service:problem:note-not-found");
     assert!(body["detail"].as_str().unwrap().contains("4242"));
-    problem(app.send_json(Method::PUT, "/notes/4242", &note_json("x", true)).await, 404).await;
-    problem(app.send_json(Method::PATCH, "/notes/4242", &json!({"text": "x"})).await, 404).await;
-    problem(app.send_json(Method::PATCH, "/notes/4242", &json!({})).await, 404).await;
-    problem(app.client.delete(app.url("/notes/4242")).send().await.unwrap(), 404).await;
+    problem(
+        app.send_json(Method::PUT, "/notes/4242", &note_json("x", true))
+            .await,
+        404,
+    )
+    .await;
+    problem(
+        app.send_json(Method::PATCH, "/notes/4242", &json!({"text": "x"}))
+            .await,
+        404,
+    )
+    .await;
+    problem(
+        app.send_json(Method::PATCH, "/notes/4242", &json!({}))
+            .await,
+        404,
+    )
+    .await;
+    problem(
+        app.client
+            .delete(app.url("/notes/4242"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
     // An id that is not an integer names the parameter.
     let body = problem(app.get("/notes/abc").await, 400).await;
     assert_eq!(error_fields(&body), ["id"]);
@@ -124,7 +164,11 @@ async fn missing_notes_are_404_problems(backend: Backend) {
 }
 
 fn total(response: &reqwest::Response) -> u64 {
-    response.headers()["x-total-count"].to_str().unwrap().parse().unwrap()
+    response.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn link(response: &reqwest::Response) -> Option<String> {
@@ -135,19 +179,30 @@ fn link(response: &reqwest::Response) -> Option<String> {
 }
 
 fn ids(list: &Value) -> Vec<i64> {
-    list.as_array().unwrap().iter().map(|n| n["id"].as_i64().unwrap()).collect()
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .collect()
 }
 
 async fn list_pages_in_id_order_with_total_and_links(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut created = Vec::new();
     for i in 0..5 {
-        created.push(app.create_note(&format!("note {i}"), i % 2 == 0).await["id"].as_i64().unwrap());
+        created.push(
+            app.create_note(&format!("note {i}"), i % 2 == 0).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
 
     let first = app.get("/notes?limit=2").await;
     assert_eq!(total(&first), 5);
-    assert_eq!(link(&first).as_deref(), Some("</notes?limit=2&offset=2>; rel=\"next\""));
+    assert_eq!(
+        link(&first).as_deref(),
+        Some("</notes?limit=2&offset=2>; rel=\"next\"")
+    );
     assert_eq!(ids(&first.json().await.unwrap()), created[0..2]);
 
     let middle = app.get("/notes?limit=2&offset=2").await;
@@ -158,7 +213,10 @@ async fn list_pages_in_id_order_with_total_and_links(backend: Backend) {
     assert_eq!(ids(&middle.json().await.unwrap()), created[2..4]);
 
     let last = app.get("/notes?limit=2&offset=4").await;
-    assert_eq!(link(&last).as_deref(), Some("</notes?limit=2&offset=2>; rel=\"prev\""));
+    assert_eq!(
+        link(&last).as_deref(),
+        Some("</notes?limit=2&offset=2>; rel=\"prev\"")
+    );
     assert_eq!(ids(&last.json().await.unwrap()), created[4..5]);
 
     let beyond = app.get("/notes?offset=50").await;
@@ -168,7 +226,8 @@ async fn list_pages_in_id_order_with_total_and_links(backend: Backend) {
 
     // The order is by id, whatever was updated last.
     let path = format!("/notes/{}", created[0]);
-    app.send_json(Method::PATCH, &path, &json!({"text": "edited"})).await;
+    app.send_json(Method::PATCH, &path, &json!({"text": "edited"}))
+        .await;
     let all = app.get("/notes").await;
     assert!(link(&all).is_none(), "one page: no links");
     assert_eq!(ids(&all.json().await.unwrap()), created);
@@ -183,9 +242,20 @@ async fn list_defaults_to_100_and_rejects_bad_paging(backend: Backend) {
     let page = app.get("/notes").await;
     assert_eq!(total(&page), 101);
     assert!(link(&page).unwrap().contains("offset=100"));
-    assert_eq!(page.json::<Value>().await.unwrap().as_array().unwrap().len(), 100);
+    assert_eq!(
+        page.json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
     let max = app.get("/notes?limit=1000").await;
-    assert_eq!(max.json::<Value>().await.unwrap().as_array().unwrap().len(), 101);
+    assert_eq!(
+        max.json::<Value>().await.unwrap().as_array().unwrap().len(),
+        101
+    );
 
     for query in ["limit=0", "limit=1001", "limit=abc", "limit=-1"] {
         let body = problem(app.get(&format!("/notes?{query}")).await, 400).await;
@@ -206,7 +276,10 @@ async fn list_filters_by_completed(backend: Backend) {
 
     let completed = app.get("/notes?completed=true").await;
     assert_eq!(total(&completed), 2);
-    assert_eq!(completed.json::<Value>().await.unwrap(), json!([done, done2]));
+    assert_eq!(
+        completed.json::<Value>().await.unwrap(),
+        json!([done, done2])
+    );
     let pending = app.get("/notes?completed=false").await;
     assert_eq!(total(&pending), 1);
     assert_eq!(pending.json::<Value>().await.unwrap(), json!([open]));
@@ -230,33 +303,61 @@ async fn validation_names_every_bad_field(backend: Backend) {
         (json!({"text": null}), vec!["text"]),
         (json!({"text": 42}), vec!["text"]),
         (json!({"text": "a\u{0}b"}), vec!["text"]),
-        (json!({"text": "ok", "completed": "true"}), vec!["completed"]),
+        (
+            json!({"text": "ok", "completed": "true"}),
+            vec!["completed"],
+        ),
         (json!({"text": "ok", "completed": 1}), vec!["completed"]),
         (json!({"text": "ok", "completed": null}), vec!["completed"]),
         (json!({"text": "ok", "id": 7}), vec!["id"]),
         (json!({"text": "ok", "colour": "red"}), vec!["colour"]),
-        (json!({"text": "", "completed": "no", "id": 1, "extra": 0}), vec!["text", "completed", "extra", "id"]),
+        (
+            json!({"text": "", "completed": "no", "id": 1, "extra": 0}),
+            vec!["text", "completed", "extra", "id"],
+        ),
         (json!([{"text": "ok"}]), vec![""]),
         (json!("text"), vec![""]),
     ];
     for (body, fields) in cases {
         let response = app.post("/notes", &body).await;
         let problem = problem(response, 422).await;
-        assert_eq!(problem["type"], "urn:notes-service:problem:validation-error", "{body}");
+        assert_eq!(
+            problem["type"], "urn:notes-service:problem:validation-error",
+            "{body}"
+        );
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
     // Nothing was stored by any of them.
-    assert_eq!(app.get("/notes").await.json::<Value>().await.unwrap(), json!([]));
+    assert_eq!(
+        app.get("/notes").await.json::<Value>().await.unwrap(),
+        json!([])
+    );
 
     let note = app.create_note("keep", false).await;
     let path = format!("/notes/{}", note["id"]);
-    let replace_without_completed = app.send_json(Method::PUT, &path, &json!({"text": "x"})).await;
-    assert_eq!(error_fields(&problem(replace_without_completed, 422).await), ["completed"]);
-    let patch_bad = app
-        .send_json(Method::PATCH, &path, &json!({"text": "", "created_at": "2020-01-01T00:00:00Z"}))
+    let replace_without_completed = app
+        .send_json(Method::PUT, &path, &json!({"text": "x"}))
         .await;
-    assert_eq!(error_fields(&problem(patch_bad, 422).await), ["text", "created_at"]);
-    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), note, "no partial write");
+    assert_eq!(
+        error_fields(&problem(replace_without_completed, 422).await),
+        ["completed"]
+    );
+    let patch_bad = app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &json!({"text": "", "created_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        error_fields(&problem(patch_bad, 422).await),
+        ["text", "created_at"]
+    );
+    assert_eq!(
+        app.get(&path).await.json::<Value>().await.unwrap(),
+        note,
+        "no partial write"
+    );
     app.stop().await;
 }
 
@@ -266,12 +367,24 @@ async fn text_length_limit_is_in_characters(backend: Backend) {
     let longest = "🦀".repeat(10_000);
     let note = app.create_note(&longest, false).await;
     assert_eq!(note["text"], longest);
-    let stored: Value = app.get(&format!("/notes/{}", note["id"])).await.json().await.unwrap();
+    let stored: Value = app
+        .get(&format!("/notes/{}", note["id"]))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stored["text"], longest);
-    let too_long = app.post("/notes", &note_json(&"a".repeat(10_001), false)).await;
+    let too_long = app
+        .post("/notes", &note_json(&"a".repeat(10_001), false))
+        .await;
     let body = problem(too_long, 422).await;
     assert_eq!(error_fields(&body), ["text"]);
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("10000"));
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10000")
+    );
     app.stop().await;
 }
 
@@ -286,7 +399,12 @@ async fn text_round_trips_unicode_exactly(backend: Backend) {
         "back\\slash and \"quotes\" and %_ wildcards",
     ] {
         let note = app.create_note(text, false).await;
-        let stored: Value = app.get(&format!("/notes/{}", note["id"])).await.json().await.unwrap();
+        let stored: Value = app
+            .get(&format!("/notes/{}", note["id"]))
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(stored["text"], text);
     }
     app.stop().await;
@@ -296,8 +414,18 @@ async fn malformed_json_is_400_and_wrong_content_type_415(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let note = app.create_note("target", false).await;
     let path = format!("/notes/{}", note["id"]);
-    for (method, path) in [(Method::POST, "/notes"), (Method::PUT, path.as_str()), (Method::PATCH, path.as_str())] {
-        for raw in ["{\"text\": ", "{text: 'x'}", "", "   ", "{\"text\":\"a\"} trailing"] {
+    for (method, path) in [
+        (Method::POST, "/notes"),
+        (Method::PUT, path.as_str()),
+        (Method::PATCH, path.as_str()),
+    ] {
+        for raw in [
+            "{\"text\": ",
+            "{text: 'x'}",
+            "",
+            "   ",
+            "{\"text\":\"a\"} trailing",
+        ] {
             let response = app
                 .client
                 .request(method.clone(), app.url(path))
@@ -307,7 +435,10 @@ async fn malformed_json_is_400_and_wrong_content_type_415(backend: Backend) {
                 .await
                 .unwrap();
             let body = problem(response, 400).await;
-            assert_eq!(body["type"], "urn:notes-service:problem:malformed-json", "{method} {raw:?}");
+            assert_eq!(
+                body["type"], "urn:notes-service:problem:malformed-json",
+                "{method} {raw:?}"
+            );
         }
         let form = app
             .client
@@ -317,7 +448,12 @@ async fn malformed_json_is_400_and_wrong_content_type_415(backend: Backend) {
             .send()
             .await
             .unwrap();
-        assert!(problem(form, 415).await["detail"].as_str().unwrap().contains("text/plain"));
+        assert!(
+            problem(form, 415).await["detail"]
+                .as_str()
+                .unwrap()
+                .contains("text/plain")
+        );
         let untyped = app
             .client
             .request(method.clone(), app.url(path))
@@ -360,15 +496,24 @@ async fn bodies_over_the_limit_are_413_even_chunked(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(problem(declared, 413).await["detail"].as_str().unwrap().contains("4096"), true);
+    assert_eq!(
+        problem(declared, 413).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4096"),
+        true
+    );
 
     // Chunked, with no Content-Length: a stream of 1 KiB pieces.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big.chunks(1024).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        big.chunks(1024).map(|c| Ok(c.to_vec())).collect();
     let chunked = app
         .client
         .post(app.url("/notes"))
         .header(header::CONTENT_TYPE, "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -376,12 +521,15 @@ async fn bodies_over_the_limit_are_413_even_chunked(backend: Backend) {
 
     // A chunked body under the limit is served normally.
     let small = serde_json::to_vec(&note_json("small", true)).unwrap();
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = small.chunks(4).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        small.chunks(4).map(|c| Ok(c.to_vec())).collect();
     let ok = app
         .client
         .post(app.url("/notes"))
         .header(header::CONTENT_TYPE, "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -404,7 +552,12 @@ async fn routing_errors_are_problems_with_allow(backend: Backend) {
         (Method::POST, "/health/live", "GET"),
     ];
     for (method, path, allow) in cases {
-        let response = app.client.request(method.clone(), app.url(path)).send().await.unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
         let mut allowed: Vec<_> = response.headers()[header::ALLOW]
             .to_str()
             .unwrap()
@@ -435,7 +588,8 @@ async fn timestamps_are_utc_microseconds_and_updated_on_change(backend: Backend)
     let note = app.create_note("time", false).await;
     assert!(is_utc_micros(&note["created_at"]), "{}", note["created_at"]);
     assert_eq!(note["created_at"], note["updated_at"]);
-    let created: chrono::DateTime<chrono::Utc> = note["created_at"].as_str().unwrap().parse().unwrap();
+    let created: chrono::DateTime<chrono::Utc> =
+        note["created_at"].as_str().unwrap().parse().unwrap();
     assert!(created >= before - chrono::Duration::seconds(1));
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -516,16 +670,37 @@ async fn request_id_is_echoed_or_generated(backend: Backend) {
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 
-    let echoed = app.client.get(app.url("/notes")).header("x-request-id", "abc-123").send().await.unwrap();
+    let echoed = app
+        .client
+        .get(app.url("/notes"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "abc-123");
     // Errors carry it too.
-    let error = app.client.get(app.url("/missing")).header("x-request-id", "err-1").send().await.unwrap();
+    let error = app
+        .client
+        .get(app.url("/missing"))
+        .header("x-request-id", "err-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error.headers()["x-request-id"], "err-1");
     // An unusable id (spaces, too long) is replaced, not echoed.
     for bad in ["has space", &"x".repeat(200)] {
-        let replaced = app.client.get(app.url("/notes")).header("x-request-id", bad).send().await.unwrap();
+        let replaced = app
+            .client
+            .get(app.url("/notes"))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .unwrap();
         let id = replaced.headers()["x-request-id"].to_str().unwrap();
-        assert!(uuid::Uuid::parse_str(id).is_ok(), "{bad:?} was replaced by {id}");
+        assert!(
+            uuid::Uuid::parse_str(id).is_ok(),
+            "{bad:?} was replaced by {id}"
+        );
     }
     app.stop().await;
 }
@@ -551,8 +726,9 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
         let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
         std::fs::write(&path, pretty).unwrap();
     }
-    let checked_in: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-        .unwrap_or(Value::Null);
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or(Value::Null);
     assert!(
         served == checked_in,
         "the served spec differs from openapi.json: review the API change, then run \
@@ -563,7 +739,10 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
         for (method, op) in operations.as_object().unwrap() {
             if path.starts_with("/notes") {
                 for status in ["400", "404", "422", "500"] {
-                    assert!(op["responses"][status].is_object(), "{method} {path} documents {status}");
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path} documents {status}"
+                    );
                 }
             }
         }

@@ -92,7 +92,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("create a temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("notes.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("notes.db").display()
+                );
                 Self {
                     backend,
                     url,
@@ -190,7 +193,10 @@ impl TestApp {
     /// Creates a note and returns it, asserting a 201.
     pub async fn create_note(&self, text: &str, completed: bool) -> Value {
         let response = self
-            .post("/notes", &serde_json::json!({"text": text, "completed": completed}))
+            .post(
+                "/notes",
+                &serde_json::json!({"text": text, "completed": completed}),
+            )
             .await;
         assert_eq!(response.status(), 201, "create {text:?}");
         response.json().await.expect("a JSON note")

@@ -1,0 +1,168 @@
+//! One scripted session on every backend; the responses must be identical apart from ids
+//! and times (which are checked for format, then replaced by placeholders).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{Backend, TestApp};
+use reqwest::{Method, header};
+use serde_json::{Value, json};
+
+/// One step: method, path (`{n}` is the id of the n-th created note), raw JSON body.
+const SCRIPT: &[(&str, &str, Option<&str>)] = &[
+    (
+        "POST",
+        "/notes",
+        Some(r#"{"text":"alpha","completed":false}"#),
+    ),
+    (
+        "POST",
+        "/notes/",
+        Some(r#"{"text":"beta","completed":true}"#),
+    ),
+    ("POST", "/notes", Some(r#"{"text":"gamma 🦀 ünïcødé"}"#)),
+    ("GET", "/notes", None),
+    ("GET", "/notes/", None),
+    ("GET", "/notes?completed=true", None),
+    ("GET", "/notes?completed=false&limit=1", None),
+    ("GET", "/notes?limit=1&offset=1", None),
+    ("GET", "/notes?offset=10", None),
+    ("PATCH", "/notes/{1}", Some(r#"{"completed":true}"#)),
+    ("PATCH", "/notes/{1}", Some(r#"{}"#)),
+    (
+        "PUT",
+        "/notes/{2}",
+        Some(r#"{"text":"beta, replaced","completed":false}"#),
+    ),
+    ("GET", "/notes/{2}", None),
+    ("DELETE", "/notes/{3}", None),
+    ("GET", "/notes/{3}", None),
+    ("DELETE", "/notes/{3}", None),
+    (
+        "PUT",
+        "/notes/999999",
+        Some(r#"{"text":"x","completed":true}"#),
+    ),
+    (
+        "POST",
+        "/notes",
+        Some(r#"{"text":"","completed":"yes","id":5,"extra":1}"#),
+    ),
+    ("POST", "/notes", Some(r#"{"text":"#)),
+    ("PATCH", "/notes/{1}", Some(r#"{"text":null}"#)),
+    ("GET", "/notes?limit=0", None),
+    ("GET", "/notes/abc", None),
+    ("DELETE", "/notes", None),
+    ("GET", "/notes", None),
+];
+
+/// Runs the script; returns one normalized line per step.
+async fn transcript(backend: Backend) -> Vec<String> {
+    let app = TestApp::spawn(backend).await;
+    let mut created: Vec<i64> = Vec::new();
+    let mut lines = Vec::new();
+    for (method, path, body) in SCRIPT {
+        let mut path = path.to_string();
+        for (n, id) in created.iter().enumerate() {
+            path = path.replace(&format!("{{{}}}", n + 1), &id.to_string());
+        }
+        let mut request = app
+            .client
+            .request(method.parse::<Method>().unwrap(), app.url(&path));
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(*body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let keep = ["content-type", "x-total-count", "link", "location", "allow"];
+        let headers: Vec<String> = keep
+            .iter()
+            .filter_map(|h| {
+                response
+                    .headers()
+                    .get(*h)
+                    .map(|v| format!("{h}={}", v.to_str().unwrap()))
+            })
+            .collect();
+        let text = response.text().await.unwrap();
+        let mut body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if *method == "POST" && status == 201 {
+            created.push(body["id"].as_i64().unwrap());
+        }
+        let ids: HashMap<i64, usize> = created
+            .iter()
+            .enumerate()
+            .map(|(n, id)| (*id, n + 1))
+            .collect();
+        normalize(&mut body, &ids);
+        let mut line = format!(
+            "{method} {} -> {status} {} {body}",
+            placeholder_path(&path, &ids),
+            headers.join(" ")
+        );
+        for (id, n) in &ids {
+            line = line.replace(&format!("/notes/{id}"), &format!("/notes/#{n}"));
+        }
+        lines.push(line);
+    }
+    app.stop().await;
+    lines
+}
+
+fn placeholder_path(path: &str, ids: &HashMap<i64, usize>) -> String {
+    let mut path = path.to_owned();
+    for (id, n) in ids {
+        path = path.replace(&format!("/notes/{id}"), &format!("/notes/#{n}"));
+    }
+    path
+}
+
+/// Ids become `#n` (order of creation); timestamps, once checked, become `<time>`.
+fn normalize(value: &mut Value, ids: &HashMap<i64, usize>) {
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| normalize(v, ids)),
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match key.as_str() {
+                    "id" => {
+                        let id = v.as_i64().expect("integer id");
+                        *v = json!(format!("#{}", ids.get(&id).copied().unwrap_or(0)));
+                    }
+                    "created_at" | "updated_at" => {
+                        let s = v.as_str().expect("timestamp string");
+                        assert!(s.len() == 27 && s.ends_with('Z'), "UTC microseconds: {s}");
+                        *v = json!("<time>");
+                    }
+                    _ => normalize(v, ids),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backend_answers_the_same_session_identically() {
+    let backends: Vec<Backend> = Backend::ALL.into_iter().filter(|b| b.selected()).collect();
+    if backends.len() < 2 {
+        eprintln!("not run: parity needs at least two backends in NOTES_TEST_BACKENDS");
+        return;
+    }
+    let reference = transcript(backends[0]).await;
+    assert_eq!(reference.len(), SCRIPT.len());
+    for backend in &backends[1..] {
+        let other = transcript(*backend).await;
+        for (step, (a, b)) in reference.iter().zip(&other).enumerate() {
+            assert_eq!(
+                a,
+                b,
+                "step {step}: {} and {} differ",
+                backends[0].name(),
+                backend.name()
+            );
+        }
+    }
+}

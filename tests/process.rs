@@ -1,0 +1,407 @@
+//! The real binaries as processes, as users run them: `notes-service` (help, config errors,
+//! secrets in logs, JSON request logs, SIGTERM) and `migration` (up/status/down on every
+//! backend, and the service's refusal to serve a database whose migrations are behind).
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{Backend, TestDatabase};
+
+const SERVICE: &str = env!("CARGO_BIN_EXE_notes-service");
+
+/// The `migration` binary, built beside the service's (same target directory).
+fn migration_bin() -> std::path::PathBuf {
+    let dir = std::path::Path::new(SERVICE).parent().expect("a bin dir");
+    let bin = dir.join("migration");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A command with a clean environment for the service's settings.
+fn command(program: impl AsRef<std::ffi::OsStr>, profile: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("APP_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_CONFIG_DIR", common::config_dir())
+        .env("APP_ENV", profile)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs to completion; returns the status and stdout+stderr.
+fn run(cmd: &mut Command) -> (ExitStatus, String) {
+    let output = cmd.output().expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, text)
+}
+
+/// A running `notes-service` process; killed if the test ends early.
+struct Service {
+    child: Child,
+    port: u16,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Service {
+    /// Starts the binary on 127.0.0.1:<free port> and waits for its "listening" line.
+    fn start(mut cmd: Command) -> Self {
+        cmd.env("APP__SERVER__HOST", "127.0.0.1")
+            .env("APP__SERVER__PORT", "0")
+            .env("APP__LOG__LEVEL", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("notes-service starts");
+        let output = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    output.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let port = output.lock().unwrap().iter().find_map(|line| {
+                let rest = line.split("listening on http://").nth(1)?;
+                let addr: String = rest
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
+                addr.rsplit(':').next()?.parse::<u16>().ok()
+            });
+            if let Some(port) = port {
+                return Self {
+                    child,
+                    port,
+                    output,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "notes-service exited ({status}) before listening:\n{}",
+                    output.lock().unwrap().join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "notes-service did not start:\n{}",
+                output.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
+
+    /// One HTTP/1.1 request on a fresh connection; returns the whole response.
+    fn request(&self, head_and_body: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head_and_body.as_bytes()).unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    fn wait(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {within:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn post(path: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+}
+
+#[test]
+fn help_describes_both_binaries() {
+    let (status, text) = run(command(SERVICE, "development").arg("--help"));
+    assert!(status.success(), "{text}");
+    for needle in ["APP_ENV", "APP_CONFIG_DIR", "healthcheck", "DATABASE_URL"] {
+        assert!(text.contains(needle), "--help mentions {needle}:\n{text}");
+    }
+    let (status, text) = run(command(migration_bin(), "development").arg("--help"));
+    assert!(status.success(), "{text}");
+    for needle in ["up", "down", "status", "fresh"] {
+        assert!(
+            text.contains(needle),
+            "migration --help mentions {needle}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn invalid_config_stops_start_up_naming_key_and_value() {
+    let (status, text) = run(command(SERVICE, "development").env("APP__SERVER__PORT", "eighty"));
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("server.port") && text.contains("eighty"),
+        "{text}"
+    );
+    let (status, text) = run(&mut command(SERVICE, "no-such-profile"));
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(text.contains("no-such-profile"), "{text}");
+}
+
+#[test]
+fn database_passwords_never_reach_the_output() {
+    // Nothing listens on port 1: connecting fails, and the error is reported.
+    let url = "postgres://notes:s3cret-pw@127.0.0.1:1/notes";
+    let (status, text) = run(command(SERVICE, "production")
+        .env("DATABASE_URL", url)
+        .env("APP__DATABASE__CONNECT_TIMEOUT_SECONDS", "2"));
+    assert!(!status.success());
+    assert!(text.contains("cannot connect"), "{text}");
+    assert!(text.contains("notes:***@127.0.0.1:1"), "{text}");
+    let (status, text) = run(command(migration_bin(), "production")
+        .env("DATABASE_URL", url)
+        .arg("status"));
+    assert!(!status.success());
+    for text in [text] {
+        assert!(!text.contains("s3cret-pw"), "password leaked:\n{text}");
+    }
+}
+
+#[test]
+fn production_logs_one_json_line_per_request_with_request_id() {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", db.path().join("n.db").display());
+    let (status, text) = run(command(migration_bin(), "production")
+        .env("DATABASE_URL", &url)
+        .arg("up"));
+    assert!(status.success(), "{text}");
+    let mut cmd = command(SERVICE, "production");
+    cmd.env("DATABASE_URL", &url);
+    let mut service = Service::start(cmd);
+    let response = service.request(&format!(
+        "GET /notes?limit=5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nx-request-id: trace-77\r\n\r\n"
+    ));
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    service.terminate();
+    assert!(service.wait(Duration::from_secs(10)).success());
+    let output = service.output();
+    let line = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["path"] == "/notes")
+        .unwrap_or_else(|| panic!("a JSON request line:\n{output}"));
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["status"], 200);
+    assert!(
+        line["latency_ms"].is_string() || line["latency_ms"].is_number(),
+        "{line}"
+    );
+    assert_eq!(line["span"]["request_id"], "trace-77", "{line}");
+    for l in output.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "every line is JSON: {l}"
+        );
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_in_flight_request_then_exits_0() {
+    let db = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", db.path().join("n.db").display());
+    let mut cmd = command(SERVICE, "test");
+    cmd.env("DATABASE_URL", &url)
+        .env("APP__SERVER__SHUTDOWN_GRACE_SECONDS", "10");
+    let mut service = Service::start(cmd);
+
+    // Send the head and half of the body, so the request is in flight when SIGTERM arrives.
+    let body = r#"{"text":"written during shutdown","completed":true}"#;
+    let request = post("/notes", body);
+    let (first, second) = request.split_at(request.len() - body.len() / 2);
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    service.terminate();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // New connections are no longer accepted...
+    assert!(
+        TcpStream::connect(("127.0.0.1", service.port)).is_err(),
+        "the listener is closed after SIGTERM"
+    );
+    // ...but the one in flight completes.
+    stream.write_all(second.as_bytes()).unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "in-flight request answered: {response:?}\n{}",
+        service.output()
+    );
+    let status = service.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", service.output());
+
+    // The note was really stored.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let notes = rt.block_on(async {
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let query = notes_service::db::notes::ListQuery {
+            completed: None,
+            limit: 10,
+            offset: 0,
+        };
+        notes_service::db::notes::list(&db, query).await.unwrap()
+    });
+    assert_eq!(notes.total, 1);
+    assert_eq!(notes.notes[0].text, "written during shutdown");
+}
+
+// ---- The migration binary and the schema check, on every backend ----
+
+backend_tests!(migration_binary_up_status_down_up, auto_migrate_on_and_off);
+
+async fn migration_binary_up_status_down_up(backend: Backend) {
+    let db = TestDatabase::new(backend).await;
+    let migrate = |args: &[&str]| {
+        let mut cmd = command(migration_bin(), "production");
+        cmd.env("DATABASE_URL", &db.url).args(args);
+        run(&mut cmd)
+    };
+    let serve = || {
+        let mut cmd = command(SERVICE, "production");
+        cmd.env("DATABASE_URL", &db.url);
+        cmd
+    };
+
+    // A fresh database: production refuses it and says what to do.
+    let (status, text) = run(&mut serve());
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("pending") && text.contains("migration up"),
+        "{text}"
+    );
+
+    let (status, text) = migrate(&["status"]);
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("m20261124_000001_create_notes") && text.contains("Pending"),
+        "{text}"
+    );
+
+    let (status, text) = migrate(&["up"]);
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("Applying migration 'm20261124_000001_create_notes'"),
+        "{text}"
+    );
+    let (status, text) = migrate(&["up"]);
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("No pending migrations"),
+        "up twice is a no-op: {text}"
+    );
+    let (status, text) = migrate(&["status"]);
+    assert!(status.success() && text.contains("Applied"), "{text}");
+
+    // Now the service serves it.
+    let mut service = Service::start(serve());
+    let created = service.request(&post("/notes", r#"{"text":"after up","completed":false}"#));
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    service.terminate();
+    assert!(service.wait(Duration::from_secs(10)).success());
+
+    // Down removes the schema; the service refuses again; up brings it back, empty.
+    let (status, text) = migrate(&["down"]);
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("Rolling back migration 'm20261124_000001_create_notes'"),
+        "{text}"
+    );
+    let (status, text) = run(&mut serve());
+    assert_eq!(status.code(), Some(1), "{text}");
+    let (status, text) = migrate(&["up"]);
+    assert!(status.success(), "{text}");
+    let service = Service::start(serve());
+    let list = service.request(&get("/notes"));
+    assert!(
+        list.starts_with("HTTP/1.1 200") && list.ends_with("[]"),
+        "{list}"
+    );
+}
+
+async fn auto_migrate_on_and_off(backend: Backend) {
+    use notes_service::{app::Application, db::StartupError};
+
+    let db = TestDatabase::new(backend).await;
+    let mut settings = common::test_settings(&db);
+    settings.database.auto_migrate = false;
+    match Application::build(settings.clone()).await {
+        Err(StartupError::Pending { count, names }) => {
+            assert_eq!(count, 1);
+            assert!(names.contains("create_notes"), "{names}");
+        }
+        Err(other) => panic!("expected pending migrations, got {other}"),
+        Ok(_) => panic!("a database without schema was served with auto_migrate off"),
+    }
+    settings.database.auto_migrate = true;
+    let app = common::TestApp::start(db, settings.clone()).await;
+    app.create_note("migrated at start", false).await;
+    app.stop().await;
+}

@@ -124,7 +124,8 @@ fn shipped_profiles_mean_what_the_readme_says() {
 #[test]
 fn bad_values_name_the_key_and_the_value() {
     let dir = common::config_dir();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[("APP__SERVER__PORT", "eighty")],
             &["server.port", "eighty"],

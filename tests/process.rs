@@ -206,17 +206,24 @@ fn invalid_config_stops_start_up_naming_key_and_value() {
 fn database_passwords_never_reach_the_output() {
     // Nothing listens on port 1: connecting fails, and the error is reported.
     let url = "postgres://notes:s3cret-pw@127.0.0.1:1/notes";
-    let (status, text) = run(command(SERVICE, "production")
+    let (status, service_text) = run(command(SERVICE, "production")
         .env("DATABASE_URL", url)
         .env("APP__DATABASE__CONNECT_TIMEOUT_SECONDS", "2"));
     assert!(!status.success());
-    assert!(text.contains("cannot connect"), "{text}");
-    assert!(text.contains("notes:***@127.0.0.1:1"), "{text}");
-    let (status, text) = run(command(migration_bin(), "production")
+    assert!(service_text.contains("cannot connect"), "{service_text}");
+    assert!(
+        service_text.contains("notes:***@127.0.0.1:1"),
+        "{service_text}"
+    );
+    let (status, migration_text) = run(command(migration_bin(), "production")
         .env("DATABASE_URL", url)
         .arg("status"));
     assert!(!status.success());
-    for text in [text] {
+    assert!(
+        migration_text.contains("notes:***@127.0.0.1:1"),
+        "{migration_text}"
+    );
+    for text in [service_text, migration_text] {
         assert!(!text.contains("s3cret-pw"), "password leaked:\n{text}");
     }
 }
@@ -232,9 +239,9 @@ fn production_logs_one_json_line_per_request_with_request_id() {
     let mut cmd = command(SERVICE, "production");
     cmd.env("DATABASE_URL", &url);
     let mut service = Service::start(cmd);
-    let response = service.request(&format!(
-        "GET /notes?limit=5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nx-request-id: trace-77\r\n\r\n"
-    ));
+    let response = service.request(
+        "GET /notes?limit=5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\nx-request-id: trace-77\r\n\r\n",
+    );
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     service.terminate();
     assert!(service.wait(Duration::from_secs(10)).success());

@@ -5,7 +5,7 @@
 //! files (`config/default.toml` < `config/$APP_ENV.toml` < `config/local.toml`).
 //! This lookup is repeated here on purpose: the migration crate depends on nothing of the service.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use migration::Migrator;
 use sea_orm_migration::{
@@ -48,7 +48,11 @@ async fn connect(mut options: ConnectOptions) -> Result<DbConn, DbErr> {
     );
     migration::prepare_sqlite_file(options.get_url())
         .map_err(|err| DbErr::Custom(format!("cannot create the SQLite directory: {err}")))?;
-    options.sqlx_logging(false);
+    // Fail within seconds on an unreachable server (sqlx would retry for 30 s).
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
     #[cfg(feature = "sqlite")]
     options.map_sqlx_sqlite_opts(|o| o.create_if_missing(true));
     Database::connect(options).await

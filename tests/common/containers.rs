@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, Database};
 use testcontainers_modules::{
     mariadb::Mariadb,
     postgres::Postgres,
-    testcontainers::{ContainerAsync, ImageExt, runners::AsyncRunner},
+    testcontainers::{ContainerAsync, Image, ImageExt, runners::AsyncRunner},
 };
 use tokio::sync::OnceCell;
 
@@ -49,7 +49,7 @@ extern "C" fn remove_containers() {
 }
 
 /// `name:tag` from an env var, else the official image.
-fn image(var: &str, default: &str) -> (String, String) {
+fn image_name(var: &str, default: &str) -> (String, String) {
     let reference = std::env::var(var).unwrap_or_else(|_| default.to_owned());
     match reference.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name.to_owned(), tag.to_owned()),
@@ -101,39 +101,30 @@ async fn start_container(backend: Backend) -> Result<String, String> {
         // Safety: registers a plain function; it runs once, at process exit.
         unsafe { libc::atexit(remove_containers) };
     });
-    let timeout = Duration::from_secs(120);
     let (running, url) = match backend {
         Backend::Postgres => {
-            let (name, tag) = image("NOTES_TEST_POSTGRES_IMAGE", "postgres:17-alpine");
-            let container = Postgres::default()
-                .with_name(&name)
-                .with_tag(&tag)
-                .with_startup_timeout(timeout)
-                .start()
-                .await
-                .map_err(|e| format!("cannot start {name}:{tag} with testcontainers: {e}"))?;
-            let port = container
-                .get_host_port_ipv4(5432)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (container, port) = start_image(
+                Postgres::default(),
+                "NOTES_TEST_POSTGRES_IMAGE",
+                "postgres:17-alpine",
+                5432,
+            )
+            .await?;
             let url = format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres");
             (Running::Postgres(container), url)
         }
         _ => {
-            let (name, tag) = image("NOTES_TEST_MARIADB_IMAGE", "mariadb:11");
-            let container = Mariadb::default()
-                .with_name(&name)
-                .with_tag(&tag)
-                .with_startup_timeout(timeout)
-                .start()
-                .await
-                .map_err(|e| format!("cannot start {name}:{tag} with testcontainers: {e}"))?;
-            let port = container
-                .get_host_port_ipv4(3306)
-                .await
-                .map_err(|e| e.to_string())?;
-            let url = format!("mysql://root@127.0.0.1:{port}/test");
-            (Running::MariaDb(container), url)
+            let (container, port) = start_image(
+                Mariadb::default(),
+                "NOTES_TEST_MARIADB_IMAGE",
+                "mariadb:11",
+                3306,
+            )
+            .await?;
+            (
+                Running::MariaDb(container),
+                format!("mysql://root@127.0.0.1:{port}/test"),
+            )
         }
     };
     RUNNING
@@ -141,6 +132,29 @@ async fn start_container(backend: Backend) -> Result<String, String> {
         .unwrap_or_else(|e| e.into_inner())
         .push(running);
     Ok(url)
+}
+
+/// Starts `image` under the name in env var `var` (else `default`); returns the container and
+/// the host port mapped to `port`.
+async fn start_image<I: Image>(
+    image: I,
+    var: &str,
+    default: &str,
+    port: u16,
+) -> Result<(ContainerAsync<I>, u16), String> {
+    let (name, tag) = image_name(var, default);
+    let container = image
+        .with_name(&name)
+        .with_tag(&tag)
+        .with_startup_timeout(Duration::from_secs(120))
+        .start()
+        .await
+        .map_err(|e| format!("cannot start {name}:{tag} with testcontainers: {e}"))?;
+    let host_port = container
+        .get_host_port_ipv4(port)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((container, host_port))
 }
 
 /// Creates an empty database on the backend's server and returns its URL.

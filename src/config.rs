@@ -117,7 +117,11 @@ impl Settings {
     /// arguments (already resolved from `--config-dir`/`APP_CONFIG_DIR` and `APP_ENV`),
     /// overrides from the process environment.
     pub fn load(dir: &Path, profile: &str) -> Result<Self, ConfigError> {
-        Self::load_with_env(dir, profile, std::env::vars().collect())
+        // vars_os: `vars()` panics on a non-UTF-8 variable anywhere in the environment.
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Self::load_with_env(dir, profile, env)
     }
 
     /// As [`Settings::load`], with the environment given explicitly (tests use this).

@@ -305,11 +305,10 @@ impl RouteTable {
 
     /// Turns an error raised by poem or poem-openapi into the matching `ApiError`.
     fn classify(&self, err: poem::Error, method: &Method, path: &str) -> ApiError {
-        if err.is::<ApiError>() {
-            return err
-                .downcast::<ApiError>()
-                .unwrap_or(ApiError::Http(StatusCode::BAD_REQUEST));
-        }
+        let err = match err.downcast::<ApiError>() {
+            Ok(ours) => return ours,
+            Err(theirs) => theirs,
+        };
         if err.is::<NotFoundError>() {
             return ApiError::RouteNotFound {
                 method: method.clone(),

@@ -69,13 +69,14 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        // A number (not a string) in JSON logs, to the microsecond.
+        let latency_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         tracing::info!(
             parent: &span,
             method = %method,
             path = %path,
             status = response.status().as_u16(),
-            latency_ms = format_args!("{latency_ms:.3}"),
+            latency_ms,
             "request"
         );
         Ok(response)

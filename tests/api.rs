@@ -747,3 +747,19 @@ async fn swagger_ui_is_served_at_docs() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_scheme_is_the_same_as_postgres() {
+    if !Backend::Postgres.selected() {
+        eprintln!("not run: postgres is not in NOTES_TEST_BACKENDS");
+        return;
+    }
+    let mut database = common::TestDatabase::new(Backend::Postgres).await;
+    database.url = database.url.replacen("postgres://", "postgresql://", 1);
+    let settings = common::test_settings(&database);
+    assert!(settings.database.url.expose().starts_with("postgresql://"));
+    let app = TestApp::start(database, settings).await;
+    app.create_note("via postgresql://", false).await;
+    assert_eq!(total(&app.get("/notes").await), 1);
+    app.stop().await;
+}

@@ -650,41 +650,41 @@ async fn health_probes_report_database_state(backend: Backend) {
     app.stop().await;
 }
 
+/// GETs `path` with an `x-request-id` header; returns the id the response carries.
+async fn request_id_answered(app: &TestApp, path: &str, id: &str) -> String {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap();
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn request_id_is_echoed_or_generated(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let generated = app.get("/notes").await;
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
 
-    let echoed = app
-        .client
-        .get(app.url("/notes"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "abc-123");
+    assert_eq!(
+        request_id_answered(&app, "/notes", "abc-123").await,
+        "abc-123"
+    );
     // Errors carry it too.
-    let error = app
-        .client
-        .get(app.url("/missing"))
-        .header("x-request-id", "err-1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error.headers()["x-request-id"], "err-1");
+    assert_eq!(
+        request_id_answered(&app, "/missing", "err-1").await,
+        "err-1"
+    );
     // An unusable id (spaces, too long) is replaced, not echoed.
     for bad in ["has space", &"x".repeat(200)] {
-        let replaced = app
-            .client
-            .get(app.url("/notes"))
-            .header("x-request-id", bad)
-            .send()
-            .await
-            .unwrap();
-        let id = replaced.headers()["x-request-id"].to_str().unwrap();
+        let id = request_id_answered(&app, "/notes", bad).await;
         assert!(
-            uuid::Uuid::parse_str(id).is_ok(),
+            uuid::Uuid::parse_str(&id).is_ok(),
             "{bad:?} was replaced by {id}"
         );
     }

@@ -28,9 +28,18 @@ pub fn config_database_url() -> Result<Option<String>, String> {
     if !dir.join("default.toml").exists() {
         return Ok(std::env::var("APP__DATABASE__URL").ok());
     }
+    // As the service: a profile without its file is a mistake (APP_ENV=producton), not a
+    // reason to migrate the default database.
+    let profile_file = dir.join(format!("{profile}.toml"));
+    if !profile_file.is_file() {
+        return Err(format!(
+            "APP_ENV = {profile:?}: there is no {}",
+            profile_file.display()
+        ));
+    }
     let settings = Config::builder()
         .add_source(File::from(dir.join("default.toml")))
-        .add_source(File::from(dir.join(format!("{profile}.toml"))).required(false))
+        .add_source(File::from(profile_file))
         .add_source(File::from(dir.join("local.toml")).required(false))
         .add_source(
             Environment::with_prefix("APP")

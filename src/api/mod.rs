@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod health;
+pub mod json_response;
 pub mod notes;
 pub mod timestamp;
 

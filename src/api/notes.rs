@@ -4,13 +4,13 @@
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
-    payload::Json,
 };
 use sea_orm::DatabaseConnection;
 
 use super::{
     ApiTags,
     body::{Fields, FromJsonObject, ValidatedJson},
+    json_response::SerdeJson,
     timestamp::Timestamp,
 };
 use crate::{
@@ -39,7 +39,7 @@ impl NotesApi {
 }
 
 /// A stored note.
-#[derive(Object)]
+#[derive(Object, serde::Serialize)]
 struct Note {
     /// Assigned by the service.
     id: i64,
@@ -153,7 +153,7 @@ enum ListResponse {
     /// One page of notes, in id order.
     #[oai(status = 200)]
     Ok(
-        Json<Vec<Note>>,
+        SerdeJson<Vec<Note>>,
         /// How many notes match the filter, over all pages.
         #[oai(header = "X-Total-Count")]
         u64,
@@ -168,7 +168,7 @@ enum CreateResponse {
     /// The created note.
     #[oai(status = 201)]
     Created(
-        Json<Note>,
+        SerdeJson<Note>,
         /// Where the new note lives: `/notes/{id}`.
         #[oai(header = "Location")]
         String,
@@ -208,7 +208,7 @@ impl NotesApi {
         let page = notes::list(&self.db, query).await?;
         let link = page_links(limit, offset, completed.0, page.total);
         let body = page.notes.into_iter().map(Note::from).collect();
-        Ok(ListResponse::Ok(Json(body), page.total, link))
+        Ok(ListResponse::Ok(SerdeJson(body), page.total, link))
     }
 
     /// Create a note
@@ -222,12 +222,12 @@ impl NotesApi {
         };
         let note = notes::create(&self.db, input).await?;
         let location = format!("/notes/{}", note.id);
-        Ok(CreateResponse::Created(Json(note.into()), location))
+        Ok(CreateResponse::Created(SerdeJson(note.into()), location))
     }
 
     /// Get a note
     #[oai(path = "/notes/:id", method = "get", operation_id = "get_note")]
-    async fn get(&self, id: Path<i64>) -> Result<Json<Note>, ApiError> {
+    async fn get(&self, id: Path<i64>) -> Result<SerdeJson<Note>, ApiError> {
         let note = notes::get(&self.db, id.0).await?;
         found(id.0, note)
     }
@@ -240,7 +240,7 @@ impl NotesApi {
         &self,
         id: Path<i64>,
         body: ValidatedJson<NoteReplacement>,
-    ) -> Result<Json<Note>, ApiError> {
+    ) -> Result<SerdeJson<Note>, ApiError> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
@@ -257,7 +257,7 @@ impl NotesApi {
         &self,
         id: Path<i64>,
         body: ValidatedJson<NoteChanges>,
-    ) -> Result<Json<Note>, ApiError> {
+    ) -> Result<SerdeJson<Note>, ApiError> {
         let patch = NotePatch {
             text: body.0.text,
             completed: body.0.completed,
@@ -277,8 +277,8 @@ impl NotesApi {
     }
 }
 
-fn found(id: i64, note: Option<note::Model>) -> Result<Json<Note>, ApiError> {
-    note.map(|n| Json(n.into()))
+fn found(id: i64, note: Option<note::Model>) -> Result<SerdeJson<Note>, ApiError> {
+    note.map(|n| SerdeJson(n.into()))
         .ok_or(ApiError::NoteNotFound(id))
 }
 

@@ -54,3 +54,9 @@ impl ParseFromJSON for Timestamp {
         }
     }
 }
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+}

@@ -45,7 +45,7 @@ async fn create_answers_201_with_location_and_the_note(backend: Backend) {
     assert_eq!(note["completed"], false);
     let id = note["id"].as_i64().expect("an integer id");
     assert_eq!(location, format!("/notes/{id}"));
-    let fetched: Value = app.get(&location).await.json().await.unwrap();
+    let fetched: Value = app.get_json(&location).await;
     assert_eq!(fetched, note);
 
     // `completed` may be left out on create; it defaults to false.
@@ -114,13 +114,13 @@ async fn get_replace_patch_delete_round_trip(backend: Backend) {
         "an empty PATCH changes nothing"
     );
 
-    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), patched);
+    assert_eq!(app.get_json(&path).await, patched);
 
     let deleted = app.client.delete(app.url(&path)).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
     assert_eq!(deleted.text().await.unwrap(), "");
     problem(app.get(&path).await, 404).await;
-    let list: Value = app.get("/notes").await.json().await.unwrap();
+    let list: Value = app.get_json("/notes").await;
     assert_eq!(list, json!([]));
     app.stop().await;
 }
@@ -328,10 +328,7 @@ async fn validation_names_every_bad_field(backend: Backend) {
         assert_eq!(error_fields(&problem), fields, "{body}");
     }
     // Nothing was stored by any of them.
-    assert_eq!(
-        app.get("/notes").await.json::<Value>().await.unwrap(),
-        json!([])
-    );
+    assert_eq!(app.get_json("/notes").await, json!([]));
 
     let note = app.create_note("keep", false).await;
     let path = format!("/notes/{}", note["id"]);
@@ -353,11 +350,7 @@ async fn validation_names_every_bad_field(backend: Backend) {
         error_fields(&problem(patch_bad, 422).await),
         ["text", "created_at"]
     );
-    assert_eq!(
-        app.get(&path).await.json::<Value>().await.unwrap(),
-        note,
-        "no partial write"
-    );
+    assert_eq!(app.get_json(&path).await, note, "no partial write");
     app.stop().await;
 }
 
@@ -367,12 +360,7 @@ async fn text_length_limit_is_in_characters(backend: Backend) {
     let longest = "🦀".repeat(10_000);
     let note = app.create_note(&longest, false).await;
     assert_eq!(note["text"], longest);
-    let stored: Value = app
-        .get(&format!("/notes/{}", note["id"]))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let stored: Value = app.get_json(&format!("/notes/{}", note["id"])).await;
     assert_eq!(stored["text"], longest);
     let too_long = app
         .post("/notes", &note_json(&"a".repeat(10_001), false))
@@ -399,12 +387,7 @@ async fn text_round_trips_unicode_exactly(backend: Backend) {
         "back\\slash and \"quotes\" and %_ wildcards",
     ] {
         let note = app.create_note(text, false).await;
-        let stored: Value = app
-            .get(&format!("/notes/{}", note["id"]))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let stored: Value = app.get_json(&format!("/notes/{}", note["id"])).await;
         assert_eq!(stored["text"], text);
     }
     app.stop().await;
@@ -521,7 +504,7 @@ async fn bodies_over_the_limit_are_413_even_chunked(backend: Backend) {
     let ok = post_chunked(&app, &small, 4).await;
     assert_eq!(ok.status(), 201);
     // Nothing over the limit was stored.
-    let list: Value = app.get("/notes").await.json().await.unwrap();
+    let list: Value = app.get_json("/notes").await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     app.stop().await;
 }
@@ -590,7 +573,7 @@ async fn timestamps_are_utc_microseconds_and_updated_on_change(backend: Backend)
     assert_eq!(patched["created_at"], note["created_at"]);
     assert!(patched["updated_at"].as_str() > note["updated_at"].as_str());
     // What is read back equals what the write returned, to the microsecond.
-    assert_eq!(app.get(&path).await.json::<Value>().await.unwrap(), patched);
+    assert_eq!(app.get_json(&path).await, patched);
     app.stop().await;
 }
 
@@ -706,7 +689,7 @@ async fn ids_are_64_bit(backend: Backend) {
 #[tokio::test]
 async fn served_spec_matches_the_checked_in_openapi_json() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let served: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let served: Value = app.get_json("/openapi.json").await;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";

@@ -177,6 +177,11 @@ impl TestApp {
             .expect("GET reaches the service")
     }
 
+    /// GETs `path` and returns its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
     pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> Response {
         self.client
             .request(method, self.url(path))

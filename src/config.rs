@@ -183,8 +183,7 @@ impl Settings {
             );
         }
         let db = &self.database;
-        let scheme = db.url.expose().split(':').next().unwrap_or_default();
-        if !matches!(scheme, "sqlite" | "postgres" | "postgresql" | "mysql") {
+        if crate::db::Backend::from_url(db.url.expose()).is_none() {
             return bad(
                 "database.url",
                 &db.url,

@@ -24,7 +24,9 @@ pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 's
     let service = api::service(db);
     let docs = service.swagger_ui();
     let spec = service.spec_endpoint();
-    let table = route_table(&service.spec());
+    let mut table = RouteTable::from_spec(&service.spec());
+    table.add("/docs", vec![Method::GET]);
+    table.add("/openapi.json", vec![Method::GET]);
     Route::new()
         .nest("/", service)
         .nest("/docs", docs)
@@ -35,26 +37,6 @@ pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 's
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CatchPanic::new().with_handler(panic_response))
         .with(RequestLog)
-}
-
-/// Paths and methods, read from the spec itself so they cannot drift from the API.
-fn route_table(spec_json: &str) -> RouteTable {
-    let mut table = RouteTable::default();
-    let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
-    if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
-        for (path, operations) in paths {
-            let methods = operations
-                .as_object()
-                .into_iter()
-                .flat_map(|ops| ops.keys())
-                .filter_map(|m| m.to_ascii_uppercase().parse::<Method>().ok())
-                .collect();
-            table.add(path, methods);
-        }
-    }
-    table.add("/docs", vec![Method::GET]);
-    table.add("/openapi.json", vec![Method::GET]);
-    table
 }
 
 /// A service ready to run: database connected and migrated (or checked), port bound.

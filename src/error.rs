@@ -5,7 +5,7 @@
 //! `ApiError` by [`ProblemDetails`], so every 4xx/5xx body is `application/problem+json`.
 //! Internal details (driver, SQL, panics) are logged, never sent.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
@@ -20,6 +20,9 @@ use poem_openapi::{
 };
 use sea_orm::DbErr;
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::api::pagination;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
@@ -244,10 +247,13 @@ impl ApiResponse for ApiError {
     }
 }
 
-/// The paths the app serves and their methods, to answer 405 with an `Allow` header.
+/// The paths the app serves, their methods (to answer 405 with an `Allow` header) and what
+/// each parameter accepts (to word a bad parameter in our own terms).
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<(Vec<Segment>, Vec<Method>)>,
+    /// (path as in the spec, parameter name) -> what the parameter accepts.
+    params: HashMap<(String, String), String>,
 }
 
 #[derive(Debug)]
@@ -258,6 +264,36 @@ enum Segment {
 }
 
 impl RouteTable {
+    /// Reads paths, methods and parameters from an OpenAPI document, so they cannot drift
+    /// from the API. Paths outside the document are added with [`RouteTable::add`].
+    pub fn from_spec(spec_json: &str) -> Self {
+        let mut table = Self::default();
+        let spec: Value = serde_json::from_str(spec_json).unwrap_or_default();
+        let empty = serde_json::Map::new();
+        let paths = spec["paths"].as_object().unwrap_or(&empty);
+        for (path, operations) in paths {
+            let operations = operations.as_object().unwrap_or(&empty);
+            let methods = operations
+                .keys()
+                .filter_map(|m| m.to_ascii_uppercase().parse::<Method>().ok())
+                .collect();
+            table.add(path, methods);
+            let params = operations
+                .values()
+                .filter_map(|op| op["parameters"].as_array())
+                .flatten();
+            for param in params {
+                if let Some(name) = param["name"].as_str() {
+                    let accepts = accepted_values(&spec, &param["schema"]);
+                    table
+                        .params
+                        .insert((path.clone(), name.to_owned()), accepts);
+                }
+            }
+        }
+        table
+    }
+
     /// `path` uses `{param}` for a variable segment, as OpenAPI does.
     pub fn add(&mut self, path: &str, methods: Vec<Method>) {
         let segments = path
@@ -271,6 +307,27 @@ impl RouteTable {
             )
             .collect();
         self.routes.push((segments, methods));
+    }
+
+    /// Why `value` of parameter `name` on `path` was refused, in the API's own words.
+    fn parameter_message(&self, path: &str, name: &str) -> String {
+        let template = self.find(path).map(|(segments, _)| {
+            let parts: Vec<_> = segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Literal(s) => s.clone(),
+                    Segment::Variable(v) => format!("{{{v}}}"),
+                })
+                .collect();
+            format!("/{}", parts.join("/"))
+        });
+        let accepts = template
+            .and_then(|t| self.params.get(&(t, name.to_owned())))
+            .map_or("is not valid", String::as_str);
+        match pagination::hint(name) {
+            Some(hint) => format!("{accepts}; {hint}"),
+            None => accepts.to_owned(),
+        }
     }
 
     /// The route matching `path`: its segments and allowed methods.
@@ -322,16 +379,18 @@ impl RouteTable {
                 allow: self.find(path).map(|(_, m)| m.clone()).unwrap_or_default(),
             };
         }
+        // poem-openapi's own wording names Rust types; say what the parameter accepts.
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
             return ApiError::InvalidParameter {
                 name: e.name.to_owned(),
-                message: e.reason.clone(),
+                message: self.parameter_message(path, e.name),
             };
         }
         if let Some(e) = err.downcast_ref::<ParsePathError>() {
+            let name = self.path_param_name(path, e.name);
             return ApiError::InvalidParameter {
-                name: self.path_param_name(path, e.name),
-                message: e.reason.clone(),
+                message: self.parameter_message(path, &name),
+                name,
             };
         }
         if let Some(e) = err.downcast_ref::<ContentTypeError>() {
@@ -350,6 +409,32 @@ impl RouteTable {
             return ApiError::Internal(err.to_string());
         }
         ApiError::Http(status)
+    }
+}
+
+/// What a parameter with this JSON schema accepts, e.g. "must be an integer from 1 to 1000".
+fn accepted_values(spec: &Value, schema: &Value) -> String {
+    let schema = match schema["$ref"].as_str() {
+        Some(reference) => spec
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or(schema),
+        None => schema,
+    };
+    if let Some(choices) = schema["enum"].as_array() {
+        let choices: Vec<_> = choices.iter().filter_map(Value::as_str).collect();
+        return format!("must be one of: {}", choices.join(", "));
+    }
+    let number = |key: &str| schema[key].as_f64().map(|n| n.to_string());
+    match schema["type"].as_str() {
+        Some("boolean") => "must be true or false".to_owned(),
+        Some("integer") => match (number("minimum"), number("maximum")) {
+            (Some(min), Some(max)) => format!("must be an integer from {min} to {max}"),
+            (Some(min), None) => format!("must be an integer of at least {min}"),
+            (None, Some(max)) => format!("must be an integer of at most {max}"),
+            // Unbounded in the spec means the full 64-bit range.
+            (None, None) => "must be a 64-bit integer".to_owned(),
+        },
+        _ => "is not valid".to_owned(),
     }
 }
 

@@ -9,52 +9,75 @@ use common::{Backend, TestApp};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
-/// One step: method, path (`{n}` is the id of the n-th created note), raw JSON body.
-const SCRIPT: &[(&str, &str, Option<&str>)] = &[
+/// One step: method, path (`{n}` is the id of the n-th created note), raw JSON body, and a
+/// `Prefer` header.
+const SCRIPT: &[(&str, &str, Option<&str>, Option<&str>)] = &[
     (
         "POST",
         "/notes",
         Some(r#"{"text":"alpha","completed":false}"#),
+        None,
     ),
     (
         "POST",
         "/notes/",
         Some(r#"{"text":"beta","completed":true}"#),
+        None,
     ),
-    ("POST", "/notes", Some(r#"{"text":"gamma 🦀 ünïcødé"}"#)),
-    ("GET", "/notes", None),
-    ("GET", "/notes/", None),
-    ("GET", "/notes?completed=true", None),
-    ("GET", "/notes?completed=false&limit=1", None),
-    ("GET", "/notes?limit=1&offset=1", None),
-    ("GET", "/notes?offset=10", None),
-    ("PATCH", "/notes/{1}", Some(r#"{"completed":true}"#)),
-    ("PATCH", "/notes/{1}", Some(r#"{}"#)),
+    (
+        "POST",
+        "/notes",
+        Some(r#"{"text":"gamma 🦀 ünïcødé"}"#),
+        None,
+    ),
+    ("GET", "/notes", None, None),
+    ("GET", "/notes/", None, None),
+    ("GET", "/notes?completed=true", None, None),
+    ("GET", "/notes?completed=false&limit=1", None, None),
+    ("GET", "/notes?limit=1&offset=1", None, None),
+    ("GET", "/notes?offset=10", None, None),
+    ("GET", "/notes?limit=1&after={1}", None, None),
+    ("GET", "/notes?order=desc&limit=2", None, None),
+    (
+        "GET",
+        "/notes?order=desc&after={2}&completed=false",
+        None,
+        None,
+    ),
+    ("GET", "/notes?completed=true", None, Some("count=exact")),
+    ("GET", "/notes?offset=10001", None, None),
+    ("GET", "/notes?offset=1&after={1}", None, None),
+    ("GET", "/notes?after=x&order=up", None, None),
+    ("PATCH", "/notes/{1}", Some(r#"{"completed":true}"#), None),
+    ("PATCH", "/notes/{1}", Some(r#"{}"#), None),
     (
         "PUT",
         "/notes/{2}",
         Some(r#"{"text":"beta, replaced","completed":false}"#),
+        None,
     ),
-    ("GET", "/notes/{2}", None),
-    ("DELETE", "/notes/{3}", None),
-    ("GET", "/notes/{3}", None),
-    ("DELETE", "/notes/{3}", None),
+    ("GET", "/notes/{2}", None, None),
+    ("DELETE", "/notes/{3}", None, None),
+    ("GET", "/notes/{3}", None, None),
+    ("DELETE", "/notes/{3}", None, None),
     (
         "PUT",
         "/notes/999999",
         Some(r#"{"text":"x","completed":true}"#),
+        None,
     ),
     (
         "POST",
         "/notes",
         Some(r#"{"text":"","completed":"yes","id":5,"extra":1}"#),
+        None,
     ),
-    ("POST", "/notes", Some(r#"{"text":"#)),
-    ("PATCH", "/notes/{1}", Some(r#"{"text":null}"#)),
-    ("GET", "/notes?limit=0", None),
-    ("GET", "/notes/abc", None),
-    ("DELETE", "/notes", None),
-    ("GET", "/notes", None),
+    ("POST", "/notes", Some(r#"{"text":"#), None),
+    ("PATCH", "/notes/{1}", Some(r#"{"text":null}"#), None),
+    ("GET", "/notes?limit=0", None, None),
+    ("GET", "/notes/abc", None, None),
+    ("DELETE", "/notes", None, None),
+    ("GET", "/notes", None, None),
 ];
 
 /// Runs the script; returns one normalized line per step.
@@ -62,7 +85,7 @@ async fn transcript(backend: Backend) -> Vec<String> {
     let app = TestApp::spawn(backend).await;
     let mut created: Vec<i64> = Vec::new();
     let mut lines = Vec::new();
-    for (method, path, body) in SCRIPT {
+    for (method, path, body, prefer) in SCRIPT {
         let mut path = path.to_string();
         for (n, id) in created.iter().enumerate() {
             path = path.replace(&format!("{{{}}}", n + 1), &id.to_string());
@@ -70,6 +93,9 @@ async fn transcript(backend: Backend) -> Vec<String> {
         let mut request = app
             .client
             .request(method.parse::<Method>().unwrap(), app.url(&path));
+        if let Some(prefer) = prefer {
+            request = request.header("prefer", *prefer);
+        }
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
@@ -77,7 +103,14 @@ async fn transcript(backend: Backend) -> Vec<String> {
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let keep = ["content-type", "x-total-count", "link", "location", "allow"];
+        let keep = [
+            "content-type",
+            "x-total-count",
+            "preference-applied",
+            "link",
+            "location",
+            "allow",
+        ];
         let headers: Vec<String> = keep
             .iter()
             .filter_map(|h| {

@@ -305,16 +305,24 @@ fn sigterm_finishes_the_in_flight_request_then_exits_0() {
     // The note was really stored.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let notes = rt.block_on(async {
-        let db = sea_orm::Database::connect(&url).await.unwrap();
-        let query = notes_service::db::notes::ListQuery {
-            completed: None,
-            limit: 10,
-            offset: 0,
+        use notes_service::db::{
+            keyset::{Direction, PageSpec},
+            notes,
         };
-        notes_service::db::notes::list(&db, query).await.unwrap()
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let first_page = PageSpec {
+            after: None,
+            offset: 0,
+            limit: 10,
+            direction: Direction::Ascending,
+        };
+        notes::list(&db, notes::NoteFilter::default(), first_page)
+            .await
+            .unwrap()
+            .items
     });
-    assert_eq!(notes.total, 1);
-    assert_eq!(notes.notes[0].text, "written during shutdown");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].text, "written during shutdown");
 }
 
 // ---- The migration binary and the schema check, on every backend ----

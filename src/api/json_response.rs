@@ -15,7 +15,15 @@ use crate::error::ApiError;
 
 pub struct SerdeJson<T>(pub T);
 
-const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// `value` as a 200 JSON response; a serialization failure becomes a 500 problem.
+pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
+        Err(err) => ApiError::Internal(format!("serializing a response: {err}")).into_response(),
+    }
+}
 
 impl<T: Type + Send> Payload for SerdeJson<T> {
     const CONTENT_TYPE: &'static str = CONTENT_TYPE;
@@ -31,12 +39,7 @@ impl<T: Type + Send> Payload for SerdeJson<T> {
 
 impl<T: Serialize + Send> IntoResponse for SerdeJson<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder().content_type(CONTENT_TYPE).body(body),
-            Err(err) => {
-                ApiError::Internal(format!("serializing a response: {err}")).into_response()
-            }
-        }
+        serialize(&self.0)
     }
 }
 

@@ -4,6 +4,7 @@ pub mod body;
 pub mod health;
 pub mod json_response;
 pub mod notes;
+pub mod pagination;
 pub mod timestamp;
 
 use poem_openapi::{OpenApiService, Tags};

@@ -3,7 +3,7 @@
 
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
-    param::{Path, Query},
+    param::{Header, Path, Query},
 };
 use sea_orm::DatabaseConnection;
 
@@ -11,22 +11,19 @@ use super::{
     ApiTags,
     body::{Fields, FromJsonObject, ValidatedJson},
     json_response::SerdeJson,
+    pagination::{Paged, Paging, SortOrder, wants_exact_count},
     timestamp::Timestamp,
 };
 use crate::{
     db::{
         note,
-        notes::{self, ListQuery, NoteInput, NotePatch},
+        notes::{self, NoteFilter, NoteInput, NotePatch},
     },
     error::ApiError,
 };
 
 /// The longest accepted note text, in characters (Unicode scalar values).
 pub const MAX_TEXT_CHARS: usize = 10_000;
-/// Page size when `limit` is not given.
-pub const DEFAULT_LIMIT: u32 = 100;
-/// The largest accepted `limit`.
-pub const MAX_LIMIT: u32 = 1_000;
 
 pub struct NotesApi {
     db: DatabaseConnection,
@@ -149,21 +146,6 @@ impl FromJsonObject for NoteChanges {
 }
 
 #[derive(ApiResponse)]
-enum ListResponse {
-    /// One page of notes, in id order.
-    #[oai(status = 200)]
-    Ok(
-        SerdeJson<Vec<Note>>,
-        /// How many notes match the filter, over all pages.
-        #[oai(header = "X-Total-Count")]
-        u64,
-        /// RFC 8288 links to the `next` and `prev` pages, when there are any.
-        #[oai(header = "Link")]
-        Option<String>,
-    ),
-}
-
-#[derive(ApiResponse)]
 enum CreateResponse {
     /// The created note.
     #[oai(status = 201)]
@@ -186,29 +168,51 @@ enum DeleteResponse {
 impl NotesApi {
     /// List notes
     ///
-    /// A bare JSON array, in id order, one page at a time. `/notes/` works the same.
+    /// A bare JSON array, one page at a time, in id order (oldest first, or newest first
+    /// with `order=desc`). To read the next page, follow the `Link` header's `rel="next"`
+    /// URL: it pages with `after`, which costs the same at any depth. The total is counted
+    /// only on request (`Prefer: count=exact`). `/notes/` works the same.
     #[oai(path = "/notes", method = "get", operation_id = "list_notes")]
+    #[allow(clippy::too_many_arguments)] // one argument per documented parameter
     async fn list(
         &self,
-        /// Page size, 1 to 1000 (default 100).
+        /// Page size (default 100).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u32>>,
-        /// How many notes to skip (default 0).
-        offset: Query<Option<u32>>,
+        /// Only notes after the note with this id, in the listing order (with
+        /// `order=desc`: older than it). The `next` link carries it.
+        after: Query<Option<i64>>,
         /// Only notes with this `completed` value.
         completed: Query<Option<bool>>,
-    ) -> Result<ListResponse, ApiError> {
-        let limit = limit.0.unwrap_or(DEFAULT_LIMIT);
-        let offset = offset.0.unwrap_or(0);
-        let query = ListQuery {
+        /// `asc` (default): oldest first; `desc`: newest first.
+        order: Query<Option<SortOrder>>,
+        /// Deprecated: how many notes to skip, at most 10000, not with `after`. Follow
+        /// the `next` link instead.
+        #[oai(deprecated, validator(minimum(value = "0"), maximum(value = "10000")))]
+        offset: Query<Option<u32>>,
+        /// `count=exact` also counts the matching notes into `X-Total-Count` (RFC 7240).
+        #[oai(name = "Prefer")]
+        prefer: Header<Option<String>>,
+    ) -> Result<Paged<Note>, ApiError> {
+        let paging = Paging::new(limit.0, after.0, offset.0, order.0)?;
+        let filter = NoteFilter {
             completed: completed.0,
-            limit: limit.into(),
-            offset: offset.into(),
         };
-        let page = notes::list(&self.db, query).await?;
-        let link = page_links(limit, offset, completed.0, page.total);
-        let body = page.notes.into_iter().map(Note::from).collect();
-        Ok(ListResponse::Ok(SerdeJson(body), page.total, link))
+        let page = notes::list(&self.db, filter, paging.spec()).await?;
+        let total = match wants_exact_count(prefer.0.as_deref()) {
+            true => Some(notes::count(&self.db, filter).await?),
+            false => None,
+        };
+        let filters: Vec<_> = completed
+            .0
+            .map(|c| ("completed", c.to_string()))
+            .into_iter()
+            .collect();
+        Ok(Paged {
+            items: page.items.into_iter().map(Note::from).collect(),
+            link: paging.links("/notes", &filters, page.next_after),
+            total,
+        })
     }
 
     /// Create a note
@@ -280,24 +284,4 @@ impl NotesApi {
 fn found(id: i64, note: Option<note::Model>) -> Result<SerdeJson<Note>, ApiError> {
     note.map(|n| SerdeJson(n.into()))
         .ok_or(ApiError::NoteNotFound(id))
-}
-
-/// The `Link` header for a page: `next` when notes follow, `prev` when some precede.
-fn page_links(limit: u32, offset: u32, completed: Option<bool>, total: u64) -> Option<String> {
-    let url = |offset: u64| {
-        let filter = completed.map_or(String::new(), |c| format!("&completed={c}"));
-        format!("</notes?limit={limit}&offset={offset}{filter}>")
-    };
-    let (limit, offset) = (u64::from(limit), u64::from(offset));
-    let mut links = Vec::new();
-    if offset + limit < total {
-        links.push(format!("{}; rel=\"next\"", url(offset + limit)));
-    }
-    if offset > 0 {
-        links.push(format!(
-            "{}; rel=\"prev\"",
-            url(offset.saturating_sub(limit))
-        ));
-    }
-    (!links.is_empty()).then(|| links.join(", "))
 }

@@ -1,5 +1,6 @@
 //! Connecting to the database, per-backend pool settings, and the schema check at start-up.
 
+pub mod keyset;
 pub mod note;
 pub mod notes;
 

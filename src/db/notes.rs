@@ -4,10 +4,13 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select,
 };
 
-use super::note::{self, ActiveModel, Entity as Notes, Model as Note};
+use super::{
+    keyset::{self, Page, PageSpec},
+    note::{self, ActiveModel, Entity as Notes, Model as Note},
+};
 
 /// The fields a client sets when creating or replacing a note.
 #[derive(Debug, Clone)]
@@ -23,19 +26,20 @@ pub struct NotePatch {
     pub completed: Option<bool>,
 }
 
-/// Which notes to list: optional filter, then a page in id order.
-#[derive(Debug, Clone, Copy)]
-pub struct ListQuery {
+/// Which notes to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoteFilter {
     pub completed: Option<bool>,
-    pub limit: u64,
-    pub offset: u64,
 }
 
-/// One page of notes and the number of notes matching the filter.
-#[derive(Debug)]
-pub struct Page {
-    pub notes: Vec<Note>,
-    pub total: u64,
+impl NoteFilter {
+    fn select(self) -> Select<Notes> {
+        let select = Notes::find();
+        match self.completed {
+            Some(completed) => select.filter(note::Column::Completed.eq(completed)),
+            None => select,
+        }
+    }
 }
 
 /// The current time at the precision every backend stores (microseconds), so a note reads
@@ -44,19 +48,24 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-pub async fn list(db: &impl ConnectionTrait, query: ListQuery) -> Result<Page, DbErr> {
-    let mut select = Notes::find();
-    if let Some(completed) = query.completed {
-        select = select.filter(note::Column::Completed.eq(completed));
-    }
-    let total = select.clone().count(db).await?;
-    let notes = select
-        .order_by_asc(note::Column::Id)
-        .limit(query.limit)
-        .offset(query.offset)
-        .all(db)
-        .await?;
-    Ok(Page { notes, total })
+/// One page of the notes matching `filter`, in id order. Served by an index range scan:
+/// the primary key, or `idx_notes_completed_id` when filtered.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: NoteFilter,
+    page: PageSpec,
+) -> Result<Page<Note>, DbErr> {
+    keyset::fetch(db, filter.select(), note::Column::Id, page, |n| n.id).await
+}
+
+/// The query [`list`] runs, for inspecting its plan.
+pub fn list_query(filter: NoteFilter, page: PageSpec) -> Select<Notes> {
+    keyset::select_page(filter.select(), note::Column::Id, page)
+}
+
+/// How many notes match `filter`. Proportional to their number: only on request.
+pub async fn count(db: &impl ConnectionTrait, filter: NoteFilter) -> Result<u64, DbErr> {
+    filter.select().count(db).await
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<Note>, DbErr> {

@@ -1,0 +1,62 @@
+//! Every list query shape is an index range search in SQLite's query plan: no full scan and
+//! no temporary B-tree for ORDER BY, so a page costs the same at any depth and table size.
+
+use migration::{Migrator, MigratorTrait};
+use notes_service::db::{
+    keyset::{Direction, PageSpec},
+    notes::{NoteFilter, list_query},
+};
+use sea_orm::{ConnectionTrait, Database, DbBackend, QueryTrait, Statement};
+
+#[tokio::test]
+async fn every_list_shape_is_an_index_range_search_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+    let db = Database::connect(&url).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+
+    let mut shapes = 0;
+    for direction in [Direction::Ascending, Direction::Descending] {
+        for completed in [None, Some(true), Some(false)] {
+            // The API never combines `after` with an offset.
+            for (after, offset) in [(None, 0), (Some(500), 0), (None, 20)] {
+                let page = PageSpec {
+                    after,
+                    offset,
+                    limit: 100,
+                    direction,
+                };
+                let query = list_query(NoteFilter { completed }, page).build(DbBackend::Sqlite);
+                let explain = Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    format!("EXPLAIN QUERY PLAN {}", query.sql),
+                    query.values.map(|v| v.0).unwrap_or_default(),
+                );
+                let plan: Vec<String> = db
+                    .query_all_raw(explain)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.try_get::<String>("", "detail").unwrap())
+                    .collect();
+                let shape = format!(
+                    "{direction:?} completed={completed:?} after={after:?} offset={offset}: {plan:?}\n{}",
+                    query.sql
+                );
+                assert!(
+                    plan.iter()
+                        .any(|step| step.starts_with("SEARCH notes USING")),
+                    "{shape}"
+                );
+                assert!(
+                    !plan
+                        .iter()
+                        .any(|step| step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+                    "{shape}"
+                );
+                shapes += 1;
+            }
+        }
+    }
+    assert_eq!(shapes, 18);
+}

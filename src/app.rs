@@ -12,27 +12,44 @@ use poem::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    api::{self, body::BodyLimit},
+    api,
     config::Settings,
-    db::{self, StartupError},
-    error::{ProblemDetails, RouteTable, panic_response},
-    telemetry::RequestLog,
+    db::{self, ConnectError, schema::SchemaError},
+    http::{
+        body_limit::BodyLimit,
+        problem_details::{ProblemDetails, panic_response},
+        spec::ApiDocument,
+    },
+    telemetry::request_log::RequestLog,
 };
+
+/// Everything that can stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] ConnectError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
 
 /// The routes and middleware, around a connected database.
 pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 'static {
     let service = api::service(db);
-    let docs = service.swagger_ui();
-    let spec = service.spec_endpoint();
-    let mut table = RouteTable::from_spec(&service.spec());
-    table.add("/docs", vec![Method::GET]);
-    table.add("/openapi.json", vec![Method::GET]);
+    let document = ApiDocument::new(&service);
+    let mut routes = document.routes();
+    routes.add("/docs", vec![Method::GET]);
+    routes.add("/openapi.json", vec![Method::GET]);
     Route::new()
         .nest("/", service)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .at("/docs", document.swagger_ui())
+        .at("/openapi.json", document.spec_endpoint())
         .with(BodyLimit(settings.server.request_body_limit))
-        .with(ProblemDetails(Arc::new(table)))
+        .with(ProblemDetails(Arc::new(routes)))
         // `/notes/` and `/notes` are the same route, without a redirect.
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CatchPanic::new().with_handler(panic_response))
@@ -50,22 +67,13 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database).await?;
-        db::prepare_schema(&db, settings.database.auto_migrate).await?;
-        let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = tokio::net::TcpListener::bind(address)
+        db::schema::prepare(&db, settings.database.auto_migrate).await?;
+        let (acceptor, local_addr) = listen(&settings.server.host, settings.server.port)
             .await
             .map_err(|source| StartupError::Bind {
                 address: format!("{}:{}", settings.server.host, settings.server.port),
                 source,
             })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            address: settings.server.host.clone(),
-            source,
-        })?;
-        let acceptor = TcpAcceptor::from_tokio(listener).map_err(|source| StartupError::Bind {
-            address: local_addr.to_string(),
-            source,
-        })?;
         Ok(Self {
             acceptor,
             local_addr,
@@ -95,4 +103,10 @@ impl Application {
         }
         served
     }
+}
+
+async fn listen(host: &str, port: u16) -> std::io::Result<(TcpAcceptor, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    let local_addr = listener.local_addr()?;
+    Ok((TcpAcceptor::from_tokio(listener)?, local_addr))
 }

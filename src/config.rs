@@ -93,6 +93,24 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The backend its scheme selects; `None` for a scheme the service does not serve.
+    pub fn backend(&self) -> Option<Backend> {
+        match self.0.split(':').next()? {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            "mysql" => Some(Backend::MySql),
+            _ => None,
+        }
+    }
+}
+
+/// Which database server a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    MySql,
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -183,7 +201,7 @@ impl Settings {
             );
         }
         let db = &self.database;
-        if crate::db::Backend::from_url(db.url.expose()).is_none() {
+        if db.url.backend().is_none() {
             return bad(
                 "database.url",
                 &db.url,

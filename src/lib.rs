@@ -1,13 +1,19 @@
 //! notes-service: a notes API on poem-openapi and SeaORM, for SQLite, PostgreSQL and MySQL.
 //!
-//! Where things are: `config` (settings), `db` (connection, schema check, queries),
-//! `api` (HTTP operations), `error` (every failure and its problem body), `telemetry`
-//! (logs and request ids), `probe` (the `healthcheck` command), `app` (assembles all of it; used by `main.rs` and the tests).
+//! Where things are:
+//! - `notes`: the example resource (entity, database functions, HTTP operations, its rules);
+//! - `health`: liveness and readiness; `api`: the registry of API modules;
+//! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
+//! - `db`: connecting, the schema check at start-up, keyset paging;
+//! - `config`: settings; `telemetry`: logs and request ids; `probe`: the `healthcheck`
+//!   command; `app`: assembles all of it (used by `main.rs` and the tests).
 
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
-pub mod error;
+pub mod health;
+pub mod http;
+pub mod notes;
 pub mod probe;
 pub mod telemetry;

@@ -305,9 +305,9 @@ fn sigterm_finishes_the_in_flight_request_then_exits_0() {
     // The note was really stored.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let notes = rt.block_on(async {
-        use notes_service::db::{
-            keyset::{Direction, PageSpec},
-            notes,
+        use notes_service::{
+            db::keyset::{Direction, PageSpec},
+            notes::store,
         };
         let db = sea_orm::Database::connect(&url).await.unwrap();
         let first_page = PageSpec {
@@ -316,7 +316,7 @@ fn sigterm_finishes_the_in_flight_request_then_exits_0() {
             limit: 10,
             direction: Direction::Ascending,
         };
-        notes::list(&db, notes::NoteFilter::default(), first_page)
+        store::list(&db, store::NoteFilter::default(), first_page)
             .await
             .unwrap()
             .items
@@ -399,13 +399,16 @@ async fn migration_binary_up_status_down_up(backend: Backend) {
 }
 
 async fn auto_migrate_on_and_off(backend: Backend) {
-    use notes_service::{app::Application, db::StartupError};
+    use notes_service::{
+        app::{Application, StartupError},
+        db::schema::SchemaError,
+    };
 
     let db = TestDatabase::new(backend).await;
     let mut settings = common::test_settings(&db);
     settings.database.auto_migrate = false;
     match Application::build(settings.clone()).await {
-        Err(StartupError::Pending { count, names }) => {
+        Err(StartupError::Schema(SchemaError::Pending { count, names })) => {
             assert_eq!(count, 1);
             assert!(names.contains("create_notes"), "{names}");
         }

@@ -2,9 +2,9 @@
 //! no temporary B-tree for ORDER BY, so a page costs the same at any depth and table size.
 
 use migration::{Migrator, MigratorTrait};
-use notes_service::db::{
-    keyset::{Direction, PageSpec},
-    notes::{NoteFilter, list_query},
+use notes_service::{
+    db::keyset::{Direction, PageSpec},
+    notes::store::{NoteFilter, list_query},
 };
 use sea_orm::{ConnectionTrait, Database, DbBackend, QueryTrait, Statement};
 

@@ -1,72 +1,42 @@
-//! Connecting to the database, per-backend pool settings, and the schema check at start-up.
+//! Connecting to the database with per-backend pool settings, the schema check at start-up
+//! (`schema`), and keyset paging for any entity (`keyset`).
 
 pub mod keyset;
-pub mod note;
-pub mod notes;
+pub mod schema;
 
 use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-use crate::config::DatabaseSettings;
+use crate::config::{Backend, DatabaseSettings, DatabaseUrl};
 
-/// Which backend a URL selects, by its scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-    MySql,
-}
-
-impl Backend {
-    pub fn from_url(url: &str) -> Option<Self> {
-        match url.split(':').next()? {
-            "sqlite" => Some(Self::Sqlite),
-            "postgres" | "postgresql" => Some(Self::Postgres),
-            "mysql" => Some(Self::MySql),
-            _ => None,
-        }
-    }
-
-    /// (max, min) pool connections when the settings leave them unset. SQLite writes are
-    /// serialized by the database itself, but WAL lets readers run beside the writer.
-    pub fn pool_defaults(self) -> (u32, u32) {
-        match self {
-            Self::Sqlite => (8, 1),
-            Self::Postgres | Self::MySql => (10, 0),
-        }
-    }
-}
-
+/// Why the pool could not be opened; the URL is printed without its password.
 #[derive(Debug, thiserror::Error)]
-pub enum StartupError {
+pub enum ConnectError {
     #[error("cannot connect to the database {url}: {source}")]
-    Connect { url: String, source: DbErr },
+    Connect { url: DatabaseUrl, source: DbErr },
     #[error("cannot create the directory for the SQLite database {url}: {source}")]
-    SqliteDir { url: String, source: std::io::Error },
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        address: String,
+    SqliteDir {
+        url: DatabaseUrl,
         source: std::io::Error,
     },
-    #[error("cannot apply migrations: {0}")]
-    Migrate(DbErr),
-    #[error("cannot read the migration status: {0}")]
-    Status(DbErr),
-    #[error(
-        "the database schema is behind: {count} pending migration(s) ({names}). \
-         Run `migration up` (or set database.auto_migrate = true)"
-    )]
-    Pending { count: usize, names: String },
 }
 
-/// Opens the pool described by the settings.
-pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, StartupError> {
-    let url = settings.url.expose();
-    let backend = Backend::from_url(url).unwrap_or(Backend::Sqlite);
-    let (default_max, default_min) = backend.pool_defaults();
-    let mut options = ConnectOptions::new(url);
+/// (max, min) pool connections when the settings leave them unset. SQLite writes are
+/// serialized by the database itself, but WAL lets readers run beside the writer.
+fn pool_defaults(backend: Backend) -> (u32, u32) {
+    match backend {
+        Backend::Sqlite => (8, 1),
+        Backend::Postgres | Backend::MySql => (10, 0),
+    }
+}
+
+/// The connection options the settings describe (also used to open the migration lock's
+/// own connection).
+pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
+    let backend = settings.url.backend().unwrap_or(Backend::Sqlite);
+    let (default_max, default_min) = pool_defaults(backend);
+    let mut options = ConnectOptions::new(settings.url.expose());
     options
         .max_connections(settings.max_connections.unwrap_or(default_max))
         .min_connections(settings.min_connections.unwrap_or(default_min))
@@ -77,16 +47,24 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
         // Statement logging at INFO is slow under load and noisy; tracing at DEBUG suffices.
         .sqlx_logging(false);
     if backend == Backend::Sqlite {
-        migration::prepare_sqlite_file(url).map_err(|source| StartupError::SqliteDir {
-            url: settings.url.to_string(),
-            source,
-        })?;
         configure_sqlite(&mut options, settings);
     }
-    Database::connect(options)
+    options
+}
+
+/// Opens the pool described by the settings.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, ConnectError> {
+    let url = &settings.url;
+    if url.backend() == Some(Backend::Sqlite) {
+        migration::prepare_sqlite_file(url.expose()).map_err(|source| ConnectError::SqliteDir {
+            url: url.clone(),
+            source,
+        })?;
+    }
+    Database::connect(connect_options(settings))
         .await
-        .map_err(|source| StartupError::Connect {
-            url: settings.url.to_string(),
+        .map_err(|source| ConnectError::Connect {
+            url: url.clone(),
             source,
         })
 }
@@ -118,28 +96,6 @@ fn configure_sqlite(options: &mut ConnectOptions, settings: &DatabaseSettings) {
 
 #[cfg(not(feature = "sqlite"))]
 fn configure_sqlite(_: &mut ConnectOptions, _: &DatabaseSettings) {}
-
-/// Brings the schema up to date (`auto_migrate`) or refuses a database that is behind.
-pub async fn prepare_schema(
-    db: &DatabaseConnection,
-    auto_migrate: bool,
-) -> Result<(), StartupError> {
-    if auto_migrate {
-        return Migrator::up(db, None).await.map_err(StartupError::Migrate);
-    }
-    // Read-only: a service account without DDL rights can still check.
-    let pending = Migrator::get_pending_migrations_read_only(db)
-        .await
-        .map_err(StartupError::Status)?;
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let names: Vec<_> = pending.iter().map(|m| m.name().to_owned()).collect();
-    Err(StartupError::Pending {
-        count: names.len(),
-        names: names.join(", "),
-    })
-}
 
 /// Whether the database answers, within `timeout` (a hung server must not hang the probe).
 pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), DbErr> {

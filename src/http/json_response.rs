@@ -11,7 +11,7 @@ use poem_openapi::{
 };
 use serde::Serialize;
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 pub struct SerdeJson<T>(pub T);
 

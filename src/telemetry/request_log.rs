@@ -1,30 +1,11 @@
-//! Logging: human-readable or JSON lines, and one line per request with its request id.
+//! Middleware: one log line per request, under the request's id.
 
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, http::HeaderValue};
 use tracing::Instrument;
-use tracing_subscriber::EnvFilter;
-
-use crate::config::{LogFormat, LogSettings};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// Installs the global subscriber. `RUST_LOG`, when set, overrides `log.level`.
-/// A second call (tests start many apps in one process) is a no-op.
-pub fn init(settings: &LogSettings) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
-    // Colours only on a terminal: log files and collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
-    let _ = match settings.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
-}
 
 /// Middleware: takes `x-request-id` from the request (when it is a sane token) or makes one,
 /// echoes it in the response, and logs method, path, status and latency under it.

@@ -11,11 +11,11 @@ use poem_openapi::{
 };
 use serde::Serialize;
 
-use super::json_response::{self, CONTENT_TYPE};
-use crate::{
-    db::keyset::{Direction, PageSpec},
+use super::{
     error::ApiError,
+    json_response::{self, CONTENT_TYPE},
 };
+use crate::db::keyset::{Direction, PageSpec};
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;

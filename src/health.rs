@@ -2,11 +2,22 @@
 
 use std::time::Duration;
 
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 use sea_orm::DatabaseConnection;
 
-use super::ApiTags;
-use crate::{db, error::ApiError};
+use crate::{
+    db,
+    http::{
+        error::ApiError,
+        error_docs::{Probe, Problems},
+    },
+};
+
+#[derive(Tags)]
+enum HealthTags {
+    /// Liveness and readiness probes
+    Health,
+}
 
 /// Readiness gives the database this long to answer before reporting 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,7 +44,7 @@ fn ok() -> Json<Health> {
     })
 }
 
-#[OpenApi(tag = "ApiTags::Health")]
+#[OpenApi(tag = "HealthTags::Health")]
 impl HealthApi {
     /// Liveness: the process is up (does not touch the database).
     #[oai(path = "/health/live", method = "get", operation_id = "health_live")]
@@ -43,7 +54,7 @@ impl HealthApi {
 
     /// Readiness: the database answers; 503 when it does not.
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
-    async fn ready(&self) -> Result<Json<Health>, ApiError> {
+    async fn ready(&self) -> Result<Json<Health>, Problems<Probe>> {
         db::ping(&self.db, READY_TIMEOUT)
             .await
             .map_err(ApiError::Unavailable)?;

@@ -8,21 +8,22 @@ use sea_orm::{
 };
 
 use super::{
-    keyset::{self, Page, PageSpec},
-    note::{self, ActiveModel, Entity as Notes, Model as Note},
+    entity::{self as note, ActiveModel, Entity as Notes, Model as Note},
+    text::NoteText,
 };
+use crate::db::keyset::{self, Page, PageSpec};
 
 /// The fields a client sets when creating or replacing a note.
 #[derive(Debug, Clone)]
 pub struct NoteInput {
-    pub text: String,
+    pub text: NoteText,
     pub completed: bool,
 }
 
 /// A partial update: `None` leaves the field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct NotePatch {
-    pub text: Option<String>,
+    pub text: Option<NoteText>,
     pub completed: Option<bool>,
 }
 
@@ -75,7 +76,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<Note>, DbE
 pub async fn create(db: &impl ConnectionTrait, input: NoteInput) -> Result<Note, DbErr> {
     let now = now();
     ActiveModel {
-        text: Set(input.text),
+        text: Set(input.text.into_string()),
         completed: Set(input.completed),
         created_at: Set(now),
         updated_at: Set(now),
@@ -114,7 +115,7 @@ pub async fn update(
         ..Default::default()
     };
     if let Some(text) = patch.text {
-        model.text = Set(text);
+        model.text = Set(text.into_string());
     }
     if let Some(completed) = patch.completed {
         model.completed = Set(completed);

@@ -1,7 +1,7 @@
-//! Request bodies: a size limit for every request, and a JSON extractor that tells malformed
-//! JSON (400) from well-formed JSON that fails validation (422, naming every bad field).
+//! A JSON request body extractor that tells malformed JSON (400) from well-formed JSON that
+//! fails validation (422, naming every bad field), and refuses fields it does not know.
 
-use poem::{Endpoint, Middleware, Request, RequestBody, error::ReadBodyError, http::header};
+use poem::{Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     registry::{MetaMediaType, MetaRequest, Registry},
@@ -9,61 +9,14 @@ use poem_openapi::{
 };
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, FieldError};
-
-/// Middleware: refuses bodies over `limit` bytes with 413, whether they announce their
-/// length or arrive chunked. Requests without a body (a plain GET) pass untouched.
-pub struct BodyLimit(pub usize);
-
-impl<E: Endpoint> Middleware<E> for BodyLimit {
-    type Output = BodyLimitEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint {
-            inner,
-            limit: self.0,
-        }
-    }
-}
-
-pub struct BodyLimitEndpoint<E> {
-    inner: E,
-    limit: usize,
-}
-
-impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
-    type Output = E::Output;
-
-    async fn call(&self, mut req: Request) -> poem::Result<Self::Output> {
-        let too_large = || ApiError::PayloadTooLarge { limit: self.limit };
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        match declared {
-            // hyper guarantees the body is exactly this long.
-            Some(length) if length > self.limit as u64 => return Err(too_large().into()),
-            Some(_) => {}
-            None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-                // Chunked: read at most `limit` bytes, then hand the buffered body on.
-                let bytes =
-                    req.take_body().into_bytes_limit(self.limit).await.map_err(
-                        |err| match err {
-                            ReadBodyError::PayloadTooLarge => too_large(),
-                            other => ApiError::MalformedJson(other.to_string()),
-                        },
-                    )?;
-                req.set_body(bytes);
-            }
-            None => {}
-        }
-        self.inner.call(req).await
-    }
-}
+use super::error::{ApiError, FieldError};
 
 /// A type built from a JSON object by hand, so that every problem is reported by field name.
 pub trait FromJsonObject: Sized {
+    /// Fields a client sees in responses but may never send (e.g. `id`): sending one is
+    /// refused with a message saying the server sets it.
+    const READ_ONLY: &'static [&'static str] = &[];
+
     fn from_json_object(fields: &mut Fields) -> Option<Self>;
 }
 
@@ -72,9 +25,6 @@ pub struct Fields {
     object: Map<String, Value>,
     errors: Vec<FieldError>,
 }
-
-/// Fields a client may see but never set.
-const READ_ONLY: &[&str] = &["id", "created_at", "updated_at"];
 
 impl Fields {
     pub fn error(&mut self, field: &str, message: impl Into<String>) {
@@ -110,10 +60,10 @@ impl Fields {
     }
 
     /// Every field not taken is an error: read-only ones and unknown ones alike.
-    fn finish(mut self) -> Vec<FieldError> {
+    fn finish(mut self, read_only: &[&str]) -> Vec<FieldError> {
         let rest = std::mem::take(&mut self.object);
         for name in rest.keys() {
-            if READ_ONLY.contains(&name.as_str()) {
+            if read_only.contains(&name.as_str()) {
                 self.error(name, "is set by the server and cannot be sent");
             } else {
                 self.error(name, "is not a known field");
@@ -155,7 +105,7 @@ impl<T: FromJsonObject> ValidatedJson<T> {
             errors: Vec::new(),
         };
         let parsed = T::from_json_object(&mut fields);
-        let errors = fields.finish();
+        let errors = fields.finish(T::READ_ONLY);
         match parsed {
             Some(value) if errors.is_empty() => Ok(value),
             _ => Err(ApiError::Validation(errors)),

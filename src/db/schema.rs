@@ -1,0 +1,37 @@
+//! The schema at start-up: bring it up to date (`auto_migrate`), or refuse a database whose
+//! migrations are behind and say how to fix it.
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{DatabaseConnection, DbErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("cannot apply migrations: {0}")]
+    Migrate(DbErr),
+    #[error("cannot read the migration status: {0}")]
+    Status(DbErr),
+    #[error(
+        "the database schema is behind: {count} pending migration(s) ({names}). \
+         Run `migration up` (or set database.auto_migrate = true)"
+    )]
+    Pending { count: usize, names: String },
+}
+
+/// Brings the schema up to date (`auto_migrate`) or refuses a database that is behind.
+pub async fn prepare(db: &DatabaseConnection, auto_migrate: bool) -> Result<(), SchemaError> {
+    if auto_migrate {
+        return Migrator::up(db, None).await.map_err(SchemaError::Migrate);
+    }
+    // Read-only: a service account without DDL rights can still check.
+    let pending = Migrator::get_pending_migrations_read_only(db)
+        .await
+        .map_err(SchemaError::Status)?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<_> = pending.iter().map(|m| m.name().to_owned()).collect();
+    Err(SchemaError::Pending {
+        count: names.len(),
+        names: names.join(", "),
+    })
+}

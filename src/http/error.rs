@@ -1,0 +1,222 @@
+//! Every failure a client can see, its status, and its RFC 9457 problem body.
+//!
+//! Handlers return `Result<_, Problems<Kind>>` (see `error_docs`) and use `?` on anything
+//! that converts into an [`ApiError`]. Errors raised by poem and poem-openapi themselves are
+//! turned into an `ApiError` by the `problem_details` middleware, so every 4xx/5xx body is
+//! `application/problem+json`. Internal details (driver, SQL, panics) are logged, never sent.
+//! The vocabulary is resource-agnostic: a resource adds no variant.
+
+use poem::{
+    IntoResponse, Response,
+    error::ResponseError,
+    http::{HeaderValue, Method, StatusCode, header},
+};
+use poem_openapi::Object;
+use sea_orm::DbErr;
+use serde::Serialize;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem: what went wrong, for people and programs.
+#[derive(Debug, Clone, Object, Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem; `about:blank` when the status says it all.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// One entry per invalid field or parameter (validation problems only).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// One invalid field of a body, or one invalid parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Object, Serialize)]
+pub struct FieldError {
+    /// The field or parameter name, e.g. `text` or `limit`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `resource` is the singular name used in the problem type: `note` gives
+    /// `urn:notes-service:problem:note-not-found`.
+    #[error("no {resource} with id {id}")]
+    NotFound { resource: &'static str, id: i64 },
+    #[error("invalid request body")]
+    Validation(Vec<FieldError>),
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParameter { name: String, message: String },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType { got: Option<String> },
+    #[error("no route for {method} {path}")]
+    RouteNotFound { method: Method, path: String },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed {
+        method: Method,
+        path: String,
+        allow: Vec<Method>,
+    },
+    #[error("the database is unavailable: {0}")]
+    Unavailable(DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// Any other error status poem reports (kept generic on purpose).
+    #[error("{0}")]
+    Http(StatusCode),
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        match err {
+            // The pool is exhausted or the server went away: a retry may well succeed.
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+const TYPE_BASE: &str = "urn:notes-service:problem:";
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Http(status) => *status,
+        }
+    }
+
+    /// The body sent to the client. Says nothing of internals.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        let plain = |detail: String| Problem {
+            problem_type: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: None,
+        };
+        let typed = |kind: &str, title: String, detail: String| Problem {
+            problem_type: format!("{TYPE_BASE}{kind}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            errors: None,
+        };
+        match self {
+            Self::NotFound { resource, .. } => typed(
+                &format!("{resource}-not-found"),
+                format!("{} not found", capitalized(resource)),
+                self.to_string(),
+            ),
+            Self::Validation(errors) => {
+                let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+                Problem {
+                    errors: Some(errors.clone()),
+                    ..typed(
+                        "validation-error",
+                        "Invalid request body".to_owned(),
+                        format!("invalid field(s): {}", fields.join(", ")),
+                    )
+                }
+            }
+            Self::MalformedJson(_) => typed(
+                "malformed-json",
+                "Malformed JSON".to_owned(),
+                self.to_string(),
+            ),
+            Self::InvalidParameter { name, message } => Problem {
+                errors: Some(vec![FieldError::new(name.clone(), message.clone())]),
+                ..typed(
+                    "invalid-parameter",
+                    "Invalid parameter".to_owned(),
+                    self.to_string(),
+                )
+            },
+            Self::PayloadTooLarge { .. } => plain(self.to_string()),
+            Self::UnsupportedMediaType { got } => plain(match got {
+                Some(got) => format!("Content-Type {got:?} is not supported: use application/json"),
+                None => "a Content-Type header is required: use application/json".to_owned(),
+            }),
+            Self::RouteNotFound { .. } | Self::MethodNotAllowed { .. } => plain(self.to_string()),
+            Self::Unavailable(_) => {
+                plain("the database is not available right now; try again later".to_owned())
+            }
+            Self::Internal(_) => plain("an internal error occurred; it has been logged".to_owned()),
+            Self::Http(status) => plain(format!("the request failed with status {status}")),
+        }
+    }
+
+    /// The problem response, with the headers its status calls for.
+    pub fn render(&self) -> Response {
+        match self {
+            Self::Unavailable(err) => tracing::warn!(error = %err, "database unavailable"),
+            Self::Internal(err) => tracing::error!(error = %err, "internal error"),
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = Response::builder()
+            .status(self.status())
+            .content_type(PROBLEM_CONTENT_TYPE)
+            .body(body);
+        if let Self::MethodNotAllowed { allow, .. } = self {
+            let allow: Vec<_> = allow.iter().map(Method::as_str).collect();
+            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+        }
+        response
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.render()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.render()
+    }
+}

@@ -1,0 +1,101 @@
+//! Which problem responses each kind of operation documents in the OpenAPI spec.
+//!
+//! A handler returns `Result<T, Problems<Read>>` (or `List`, `Create`, `Update`, `Delete`,
+//! `Probe`): at run time it is an [`ApiError`] like any other, and `?` converts into it from
+//! anything that converts into an `ApiError`; in the spec the operation lists exactly the
+//! statuses of its kind, so clients and contract tests see what can really come back.
+
+use std::marker::PhantomData;
+
+use poem_openapi::{
+    ApiResponse,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::Type,
+};
+
+use super::error::{ApiError, PROBLEM_CONTENT_TYPE, Problem};
+
+/// An [`ApiError`] from an operation of kind `K`, documented as `K`'s problem responses.
+#[derive(Debug)]
+pub struct Problems<K>(pub ApiError, PhantomData<K>);
+
+// `?` in a handler: anything that converts into an `ApiError` converts into `Problems`.
+impl<K, E: Into<ApiError>> From<E> for Problems<K> {
+    fn from(err: E) -> Self {
+        Self(err.into(), PhantomData)
+    }
+}
+
+impl<K> From<Problems<K>> for poem::Error {
+    fn from(problems: Problems<K>) -> Self {
+        problems.0.into()
+    }
+}
+
+/// The statuses an operation kind can answer with a problem.
+pub trait OperationKind: Send + Sync + 'static {
+    const STATUSES: &'static [u16];
+}
+
+macro_rules! operation_kinds {
+    ($($(#[$doc:meta])* $kind:ident => [$($status:literal),*];)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $kind;
+        impl OperationKind for $kind {
+            const STATUSES: &'static [u16] = &[$($status),*];
+        }
+    )*};
+}
+
+operation_kinds! {
+    /// Lists a collection: bad parameters, or the database.
+    List => [400, 500, 503];
+    /// Reads one item by id.
+    Read => [400, 404, 500, 503];
+    /// Creates an item from a JSON body.
+    Create => [400, 413, 415, 422, 500, 503];
+    /// Replaces or changes an item from a JSON body.
+    Update => [400, 404, 413, 415, 422, 500, 503];
+    /// Deletes an item by id.
+    Delete => [400, 404, 500, 503];
+    /// A readiness probe: only the database can fail it.
+    Probe => [503];
+}
+
+fn description(status: u16) -> &'static str {
+    match status {
+        400 => "Malformed JSON, or an invalid query or path parameter (named in `errors`)",
+        404 => "No item with this id",
+        412 => "`If-Match` does not match the item's current `ETag`",
+        413 => "The request body is larger than `server.request_body_limit`",
+        415 => "The request body is not `application/json`",
+        422 => "Well-formed JSON that fails validation; `errors` names every bad field",
+        500 => "An internal error (details are in the service log)",
+        503 => "The database is unavailable; retry later",
+        _ => "An error",
+    }
+}
+
+impl<K: OperationKind> ApiResponse for Problems<K> {
+    fn meta() -> MetaResponses {
+        let responses = K::STATUSES
+            .iter()
+            .map(|&status| MetaResponse {
+                description: description(status),
+                status: Some(status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: PROBLEM_CONTENT_TYPE,
+                    schema: Problem::schema_ref(),
+                }],
+                headers: vec![],
+            })
+            .collect();
+        MetaResponses { responses }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}

@@ -1,0 +1,191 @@
+//! The notes operations. `GET /notes/` and `POST /notes/` behave as in FastAPI's tutorial
+//! (a bare JSON array; create takes `{text, completed}`); the rest goes beyond it. Handlers
+//! only translate: HTTP in, a `store` call, HTTP out.
+
+use poem_openapi::{
+    ApiResponse, OpenApi, Tags,
+    param::{Header, Path, Query},
+};
+use sea_orm::DatabaseConnection;
+
+use super::{
+    bodies::{NewNote, Note, NoteChanges, NoteReplacement},
+    entity,
+    store::{self, NoteFilter, NoteInput, NotePatch},
+};
+use crate::http::{
+    error::ApiError,
+    error_docs::{Create, Delete, List, Problems, Read, Update},
+    json_body::ValidatedJson,
+    json_response::SerdeJson,
+    pagination::{Paged, Paging, SortOrder, wants_exact_count},
+};
+
+/// The resource's name in problem types (`note-not-found`).
+const RESOURCE: &str = "note";
+
+#[derive(Tags)]
+enum NotesTags {
+    /// The notes resource
+    Notes,
+}
+
+pub struct NotesApi {
+    db: DatabaseConnection,
+}
+
+impl NotesApi {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[derive(ApiResponse)]
+enum CreateResponse {
+    /// The created note.
+    #[oai(status = 201)]
+    Created(
+        SerdeJson<Note>,
+        /// Where the new note lives: `/notes/{id}`.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum DeleteResponse {
+    /// The note was deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[OpenApi(tag = "NotesTags::Notes")]
+impl NotesApi {
+    /// List notes
+    ///
+    /// A bare JSON array, one page at a time, in id order (oldest first, or newest first
+    /// with `order=desc`). To read the next page, follow the `Link` header's `rel="next"`
+    /// URL: it pages with `after`, which costs the same at any depth. The total is counted
+    /// only on request (`Prefer: count=exact`). `/notes/` works the same.
+    #[oai(path = "/notes", method = "get", operation_id = "list_notes")]
+    #[allow(clippy::too_many_arguments)] // one argument per documented parameter
+    async fn list(
+        &self,
+        /// Page size (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+        /// Only notes after the note with this id, in the listing order (with
+        /// `order=desc`: older than it). The `next` link carries it.
+        after: Query<Option<i64>>,
+        /// Only notes with this `completed` value.
+        completed: Query<Option<bool>>,
+        /// `asc` (default): oldest first; `desc`: newest first.
+        order: Query<Option<SortOrder>>,
+        /// Deprecated: how many notes to skip, at most 10000, not with `after`. Follow
+        /// the `next` link instead.
+        #[oai(deprecated, validator(minimum(value = "0"), maximum(value = "10000")))]
+        offset: Query<Option<u32>>,
+        /// `count=exact` also counts the matching notes into `X-Total-Count` (RFC 7240).
+        #[oai(name = "Prefer")]
+        prefer: Header<Option<String>>,
+    ) -> Result<Paged<Note>, Problems<List>> {
+        let paging = Paging::new(limit.0, after.0, offset.0, order.0)?;
+        let filter = NoteFilter {
+            completed: completed.0,
+        };
+        let page = store::list(&self.db, filter, paging.spec()).await?;
+        let total = match wants_exact_count(prefer.0.as_deref()) {
+            true => Some(store::count(&self.db, filter).await?),
+            false => None,
+        };
+        let filters: Vec<_> = completed
+            .0
+            .map(|c| ("completed", c.to_string()))
+            .into_iter()
+            .collect();
+        Ok(Paged {
+            items: page.items.into_iter().map(Note::from).collect(),
+            link: paging.links("/notes", &filters, page.next_after),
+            total,
+        })
+    }
+
+    /// Create a note
+    ///
+    /// `/notes/` works the same.
+    #[oai(path = "/notes", method = "post", operation_id = "create_note")]
+    async fn create(
+        &self,
+        body: ValidatedJson<NewNote>,
+    ) -> Result<CreateResponse, Problems<Create>> {
+        let input = NoteInput {
+            text: body.0.text,
+            completed: body.0.completed,
+        };
+        let note = store::create(&self.db, input).await?;
+        let location = format!("/notes/{}", note.id);
+        Ok(CreateResponse::Created(SerdeJson(note.into()), location))
+    }
+
+    /// Get a note
+    #[oai(path = "/notes/:id", method = "get", operation_id = "get_note")]
+    async fn get(&self, id: Path<i64>) -> Result<SerdeJson<Note>, Problems<Read>> {
+        let note = store::get(&self.db, id.0).await?;
+        Ok(found(id.0, note)?)
+    }
+
+    /// Replace a note
+    ///
+    /// Both fields are required.
+    #[oai(path = "/notes/:id", method = "put", operation_id = "replace_note")]
+    async fn replace(
+        &self,
+        id: Path<i64>,
+        body: ValidatedJson<NoteReplacement>,
+    ) -> Result<SerdeJson<Note>, Problems<Update>> {
+        let input = NoteInput {
+            text: body.0.text,
+            completed: body.0.completed,
+        };
+        let note = store::replace(&self.db, id.0, input).await?;
+        Ok(found(id.0, note)?)
+    }
+
+    /// Change some fields of a note
+    ///
+    /// Fields left out keep their value; an empty object changes nothing.
+    #[oai(path = "/notes/:id", method = "patch", operation_id = "update_note")]
+    async fn update(
+        &self,
+        id: Path<i64>,
+        body: ValidatedJson<NoteChanges>,
+    ) -> Result<SerdeJson<Note>, Problems<Update>> {
+        let patch = NotePatch {
+            text: body.0.text,
+            completed: body.0.completed,
+        };
+        let note = store::update(&self.db, id.0, patch).await?;
+        Ok(found(id.0, note)?)
+    }
+
+    /// Delete a note
+    #[oai(path = "/notes/:id", method = "delete", operation_id = "delete_note")]
+    async fn delete(&self, id: Path<i64>) -> Result<DeleteResponse, Problems<Delete>> {
+        match store::delete(&self.db, id.0).await? {
+            true => Ok(DeleteResponse::Deleted),
+            false => Err(not_found(id.0).into()),
+        }
+    }
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::NotFound {
+        resource: RESOURCE,
+        id,
+    }
+}
+
+fn found(id: i64, note: Option<entity::Model>) -> Result<SerdeJson<Note>, ApiError> {
+    note.map(|n| SerdeJson(n.into()))
+        .ok_or_else(|| not_found(id))
+}

@@ -876,13 +876,23 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
             "post",
             vec!["201", "400", "413", "415", "422", "500", "503"],
         ),
-        ("/notes/{id}", "get", vec!["200", "400", "404", "500", "503"]),
+        (
+            "/notes/{id}",
+            "get",
+            vec!["200", "304", "400", "404", "500", "503"],
+        ),
         (
             "/notes/{id}",
             "put",
-            vec!["200", "400", "404", "413", "415", "422", "500", "503"],
+            vec![
+                "200", "400", "404", "412", "413", "415", "422", "500", "503",
+            ],
         ),
-        ("/notes/{id}", "delete", vec!["204", "400", "404", "500", "503"]),
+        (
+            "/notes/{id}",
+            "delete",
+            vec!["204", "400", "404", "412", "500", "503"],
+        ),
         ("/health/live", "get", vec!["200"]),
         ("/health/ready", "get", vec!["200", "503"]),
     ];
@@ -896,8 +906,7 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
     // Request bodies are closed: the service refuses fields it does not know.
     for schema in ["NewNote", "NoteReplacement", "NoteChanges"] {
         assert_eq!(
-            served["components"]["schemas"][schema]["additionalProperties"],
-            false,
+            served["components"]["schemas"][schema]["additionalProperties"], false,
             "{schema}"
         );
     }

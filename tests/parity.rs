@@ -107,6 +107,7 @@ async fn transcript(backend: Backend) -> Vec<String> {
             "content-type",
             "x-total-count",
             "preference-applied",
+            "etag",
             "link",
             "location",
             "allow",

@@ -379,15 +379,31 @@ async fn migration_binary_up_status_down_up(backend: Backend) {
     service.terminate();
     assert!(service.wait(Duration::from_secs(10)).success());
 
-    // Down removes the schema; the service refuses again; up brings it back, empty.
+    // Down one step: the service refuses the schema again; up brings it back, data kept.
     let (status, text) = migrate(&["down"]);
     assert!(status.success(), "{text}");
     assert!(
-        text.contains("Rolling back migration 'm20261124_000001_create_notes'"),
+        text.contains("Rolling back migration 'm20261125_000001_add_note_version'"),
         "{text}"
     );
     let (status, text) = run(&mut serve());
     assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("add_note_version"), "{text}");
+    let (status, text) = migrate(&["up"]);
+    assert!(status.success(), "{text}");
+    let service = Service::start(serve());
+    let list = service.request(&get("/notes"));
+    assert!(
+        list.starts_with("HTTP/1.1 200") && list.contains("after up"),
+        "{list}"
+    );
+    drop(service);
+    // Down all the way removes the schema; up brings it back, empty.
+    let (status, text) = migrate(&["down", "-n", "2"]);
+    assert!(
+        status.success() && text.contains("Rolling back migration 'm20261124_000001_create_notes'"),
+        "{text}"
+    );
     let (status, text) = migrate(&["up"]);
     assert!(status.success(), "{text}");
     let service = Service::start(serve());
@@ -409,8 +425,9 @@ async fn auto_migrate_on_and_off(backend: Backend) {
     settings.database.auto_migrate = false;
     match Application::build(settings.clone()).await {
         Err(StartupError::Schema(SchemaError::Pending { count, names })) => {
-            assert_eq!(count, 1);
+            assert_eq!(count, 2);
             assert!(names.contains("create_notes"), "{names}");
+            assert!(names.contains("add_note_version"), "{names}");
         }
         Err(other) => panic!("expected pending migrations, got {other}"),
         Ok(_) => panic!("a database without schema was served with auto_migrate off"),

@@ -6,13 +6,17 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_create_notes;
+mod m20261125_000001_add_note_version;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_notes::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_notes::Migration),
+            Box::new(m20261125_000001_add_note_version::Migration),
+        ]
     }
 }
 

@@ -60,6 +60,14 @@ pub enum ApiError {
     /// `urn:notes-service:problem:note-not-found`.
     #[error("no {resource} with id {id}")]
     NotFound { resource: &'static str, id: i64 },
+    /// An `If-Match` that does not name the item's current version; `etag` is the current
+    /// one, sent back so the client knows what it is.
+    #[error("{resource} {id} has changed: its current ETag is {etag}")]
+    PreconditionFailed {
+        resource: &'static str,
+        id: i64,
+        etag: String,
+    },
     #[error("invalid request body")]
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON: {0}")]
@@ -103,6 +111,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -136,6 +145,11 @@ impl ApiError {
                 &format!("{resource}-not-found"),
                 format!("{} not found", capitalized(resource)),
                 self.to_string(),
+            ),
+            Self::PreconditionFailed { .. } => typed(
+                "precondition-failed",
+                "Precondition failed".to_owned(),
+                format!("{self}; read it again and retry with that ETag"),
             ),
             Self::Validation(errors) => {
                 let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -187,11 +201,18 @@ impl ApiError {
             .status(self.status())
             .content_type(PROBLEM_CONTENT_TYPE)
             .body(body);
-        if let Self::MethodNotAllowed { allow, .. } = self {
-            let allow: Vec<_> = allow.iter().map(Method::as_str).collect();
-            if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
-                response.headers_mut().insert(header::ALLOW, value);
+        let extra_header = match self {
+            Self::MethodNotAllowed { allow, .. } => {
+                let allow: Vec<_> = allow.iter().map(Method::as_str).collect();
+                Some((header::ALLOW, allow.join(", ")))
             }
+            Self::PreconditionFailed { etag, .. } => Some((header::ETAG, etag.clone())),
+            _ => None,
+        };
+        if let Some((name, value)) = extra_header
+            && let Ok(value) = HeaderValue::from_str(&value)
+        {
+            response.headers_mut().insert(name, value);
         }
         response
     }

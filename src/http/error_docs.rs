@@ -55,10 +55,10 @@ operation_kinds! {
     Read => [400, 404, 500, 503];
     /// Creates an item from a JSON body.
     Create => [400, 413, 415, 422, 500, 503];
-    /// Replaces or changes an item from a JSON body.
-    Update => [400, 404, 413, 415, 422, 500, 503];
-    /// Deletes an item by id.
-    Delete => [400, 404, 500, 503];
+    /// Replaces or changes an item from a JSON body, optionally `If-Match`.
+    Update => [400, 404, 412, 413, 415, 422, 500, 503];
+    /// Deletes an item by id, optionally `If-Match`.
+    Delete => [400, 404, 412, 500, 503];
     /// A readiness probe: only the database can fail it.
     Probe => [503];
 }

@@ -1,11 +1,12 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
-//! middleware, request body limits, the validating JSON extractor, JSON responses,
+//! middleware, entity tags and conditional requests, request body limits, the validating JSON extractor, JSON responses,
 //! timestamps, pagination, and the served OpenAPI document.
 
 pub mod body_limit;
 pub mod error;
 pub mod error_docs;
+pub mod etag;
 pub mod json_body;
 pub mod json_response;
 pub mod pagination;

@@ -11,11 +11,12 @@ use sea_orm::DatabaseConnection;
 use super::{
     bodies::{NewNote, Note, NoteChanges, NoteReplacement},
     entity,
-    store::{self, NoteFilter, NoteInput, NotePatch},
+    store::{self, NoteFilter, NoteInput, NotePatch, Written},
 };
 use crate::http::{
     error::ApiError,
     error_docs::{Create, Delete, List, Problems, Read, Update},
+    etag::{self, Condition},
     json_body::ValidatedJson,
     json_response::SerdeJson,
     pagination::{Paged, Paging, SortOrder, wants_exact_count},
@@ -49,7 +50,37 @@ enum CreateResponse {
         /// Where the new note lives: `/notes/{id}`.
         #[oai(header = "Location")]
         String,
+        /// The note's entity tag, for `If-Match` on a later write.
+        #[oai(header = "ETag")]
+        String,
     ),
+}
+
+#[derive(ApiResponse)]
+enum NoteResponse {
+    /// The note.
+    #[oai(status = 200)]
+    Ok(
+        SerdeJson<Note>,
+        /// The note's entity tag: it changes whenever the note changes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum ReadResponse {
+    /// The note.
+    #[oai(status = 200)]
+    Ok(
+        SerdeJson<Note>,
+        /// The note's entity tag: it changes whenever the note changes.
+        #[oai(header = "ETag")]
+        String,
+    ),
+    /// The note has not changed since the entity tag in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -124,57 +155,98 @@ impl NotesApi {
         };
         let note = store::create(&self.db, input).await?;
         let location = format!("/notes/{}", note.id);
-        Ok(CreateResponse::Created(SerdeJson(note.into()), location))
+        let tag = etag::of_version(note.version);
+        Ok(CreateResponse::Created(
+            SerdeJson(note.into()),
+            location,
+            tag,
+        ))
     }
 
     /// Get a note
+    ///
+    /// With `If-None-Match` naming the current `ETag`, answers 304 without a body.
     #[oai(path = "/notes/:id", method = "get", operation_id = "get_note")]
-    async fn get(&self, id: Path<i64>) -> Result<SerdeJson<Note>, Problems<Read>> {
-        let note = store::get(&self.db, id.0).await?;
-        Ok(found(id.0, note)?)
+    async fn get(
+        &self,
+        id: Path<i64>,
+        /// Entity tags the client already has (or `*`).
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<ReadResponse, Problems<Read>> {
+        let note = store::get(&self.db, id.0)
+            .await?
+            .ok_or_else(|| not_found(id.0))?;
+        let unchanged = if_none_match
+            .0
+            .as_deref()
+            .is_some_and(|header| Condition::parse(header).names_weakly(note.version));
+        let tag = etag::of_version(note.version);
+        Ok(match unchanged {
+            true => ReadResponse::NotModified(tag),
+            false => ReadResponse::Ok(SerdeJson(note.into()), tag),
+        })
     }
 
     /// Replace a note
     ///
-    /// Both fields are required.
+    /// Both fields are required. With `If-Match`, only if the note's `ETag` is one named
+    /// (else 412, and nothing is written).
     #[oai(path = "/notes/:id", method = "put", operation_id = "replace_note")]
     async fn replace(
         &self,
         id: Path<i64>,
+        /// Write only if the note's current `ETag` is one of these (or `*`: if it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: ValidatedJson<NoteReplacement>,
-    ) -> Result<SerdeJson<Note>, Problems<Update>> {
+    ) -> Result<NoteResponse, Problems<Update>> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let note = store::replace(&self.db, id.0, input).await?;
-        Ok(found(id.0, note)?)
+        let expected = expected_versions(&if_match);
+        let written = store::replace(&self.db, id.0, input, expected.as_deref()).await?;
+        Ok(outcome(id.0, written).map(respond)?)
     }
 
     /// Change some fields of a note
     ///
-    /// Fields left out keep their value; an empty object changes nothing.
+    /// Fields left out keep their value; an empty object changes nothing. With `If-Match`,
+    /// only if the note's `ETag` is one named (else 412, and nothing is written).
     #[oai(path = "/notes/:id", method = "patch", operation_id = "update_note")]
     async fn update(
         &self,
         id: Path<i64>,
+        /// Write only if the note's current `ETag` is one of these (or `*`: if it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: ValidatedJson<NoteChanges>,
-    ) -> Result<SerdeJson<Note>, Problems<Update>> {
+    ) -> Result<NoteResponse, Problems<Update>> {
         let patch = NotePatch {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let note = store::update(&self.db, id.0, patch).await?;
-        Ok(found(id.0, note)?)
+        let expected = expected_versions(&if_match);
+        let written = store::update(&self.db, id.0, patch, expected.as_deref()).await?;
+        Ok(outcome(id.0, written).map(respond)?)
     }
 
     /// Delete a note
+    ///
+    /// With `If-Match`, only if the note's `ETag` is one named (else 412).
     #[oai(path = "/notes/:id", method = "delete", operation_id = "delete_note")]
-    async fn delete(&self, id: Path<i64>) -> Result<DeleteResponse, Problems<Delete>> {
-        match store::delete(&self.db, id.0).await? {
-            true => Ok(DeleteResponse::Deleted),
-            false => Err(not_found(id.0).into()),
-        }
+    async fn delete(
+        &self,
+        id: Path<i64>,
+        /// Delete only if the note's current `ETag` is one of these (or `*`: if it exists).
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> Result<DeleteResponse, Problems<Delete>> {
+        let expected = expected_versions(&if_match);
+        let written = store::delete(&self.db, id.0, expected.as_deref()).await?;
+        outcome(id.0, written)?;
+        Ok(DeleteResponse::Deleted)
     }
 }
 
@@ -185,7 +257,28 @@ fn not_found(id: i64) -> ApiError {
     }
 }
 
-fn found(id: i64, note: Option<entity::Model>) -> Result<SerdeJson<Note>, ApiError> {
-    note.map(|n| SerdeJson(n.into()))
-        .ok_or_else(|| not_found(id))
+/// The versions an `If-Match` header allows; `None` without the header or with `*`.
+fn expected_versions(if_match: &Header<Option<String>>) -> Option<Vec<i64>> {
+    if_match
+        .0
+        .as_deref()
+        .and_then(|header| Condition::parse(header).versions())
+}
+
+/// A write's outcome as the client sees it: done, 404, or 412 with the current `ETag`.
+fn outcome<T>(id: i64, written: Written<T>) -> Result<T, ApiError> {
+    match written {
+        Written::Done(value) => Ok(value),
+        Written::Missing => Err(not_found(id)),
+        Written::Stale(current) => Err(ApiError::PreconditionFailed {
+            resource: RESOURCE,
+            id,
+            etag: etag::of_version(current.version),
+        }),
+    }
+}
+
+fn respond(note: entity::Model) -> NoteResponse {
+    let tag = etag::of_version(note.version);
+    NoteResponse::Ok(SerdeJson(note.into()), tag)
 }

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
-    DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    ExprTrait, PaginatorTrait, QueryFilter, Select, TransactionSession, TransactionTrait,
+    sea_query::Expr,
 };
 
 use super::{
@@ -25,6 +26,21 @@ pub struct NoteInput {
 pub struct NotePatch {
     pub text: Option<NoteText>,
     pub completed: Option<bool>,
+}
+
+/// Which versions a write may apply to (a note's version is its ETag). `None`: any.
+pub type Expected<'a> = Option<&'a [i64]>;
+
+/// What became of a write that names its note by id.
+#[derive(Debug)]
+pub enum Written<T> {
+    /// Applied: for an update the note as it now is, for a delete nothing.
+    Done(T),
+    /// No note has this id.
+    Missing,
+    /// The note's version is not one of those expected; nothing was written. The note as it
+    /// is, so the client can be told its current version.
+    Stale(Note),
 }
 
 /// Which notes to list.
@@ -80,55 +96,87 @@ pub async fn create(db: &impl ConnectionTrait, input: NoteInput) -> Result<Note,
         completed: Set(input.completed),
         created_at: Set(now),
         updated_at: Set(now),
+        version: Set(1),
         ..Default::default()
     }
     .insert(db)
     .await
 }
 
-/// Replaces both fields; `None` when the note does not exist.
+/// Replaces both fields.
 pub async fn replace(
-    db: &impl ConnectionTrait,
+    db: &impl TransactionTrait,
     id: i64,
     input: NoteInput,
-) -> Result<Option<Note>, DbErr> {
+    expected: Expected<'_>,
+) -> Result<Written<Note>, DbErr> {
     let patch = NotePatch {
         text: Some(input.text),
         completed: Some(input.completed),
     };
-    update(db, id, patch).await
+    update(db, id, patch, expected).await
 }
 
-/// Changes the given fields; `None` when the note does not exist. An empty patch changes
-/// nothing (not even `updated_at`) and returns the note as it is.
+/// Changes the given fields and raises the version, only if the version is one of
+/// `expected`: the check and the write are one `UPDATE`, so of two writers holding the same
+/// version exactly one succeeds. The note is read back in the same transaction, so what is
+/// returned is this write's result, not a later one. An empty patch changes nothing (not
+/// even `updated_at` or the version).
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &impl TransactionTrait,
     id: i64,
     patch: NotePatch,
-) -> Result<Option<Note>, DbErr> {
-    if patch.text.is_none() && patch.completed.is_none() {
-        return get(db, id).await;
+    expected: Expected<'_>,
+) -> Result<Written<Note>, DbErr> {
+    let txn = db.begin().await?;
+    let changes = patch.text.is_some() || patch.completed.is_some();
+    let mut applied = false;
+    if changes {
+        let mut update = Notes::update_many()
+            .col_expr(
+                note::Column::Version,
+                Expr::col(note::Column::Version).add(1),
+            )
+            .col_expr(note::Column::UpdatedAt, Expr::value(now()))
+            .filter(note::Column::Id.eq(id));
+        if let Some(text) = patch.text {
+            update = update.col_expr(note::Column::Text, Expr::value(text.into_string()));
+        }
+        if let Some(completed) = patch.completed {
+            update = update.col_expr(note::Column::Completed, Expr::value(completed));
+        }
+        if let Some(versions) = expected {
+            update = update.filter(note::Column::Version.is_in(versions.iter().copied()));
+        }
+        applied = update.exec(&txn).await?.rows_affected > 0;
     }
-    let mut model = ActiveModel {
-        id: Unchanged(id),
-        updated_at: Set(now()),
-        ..Default::default()
-    };
-    if let Some(text) = patch.text {
-        model.text = Set(text.into_string());
-    }
-    if let Some(completed) = patch.completed {
-        model.completed = Set(completed);
-    }
-    match model.update(db).await {
-        Ok(note) => Ok(Some(note)),
-        Err(DbErr::RecordNotUpdated) => Ok(None),
-        Err(err) => Err(err),
-    }
+    let current = get(&txn, id).await?;
+    txn.commit().await?;
+    let expected_version = |note: &Note| expected.is_none_or(|v| v.contains(&note.version));
+    Ok(match current {
+        None => Written::Missing,
+        Some(note) if applied => Written::Done(note),
+        // An empty patch has nothing to apply: done if the version is one expected.
+        Some(note) if !changes && expected_version(&note) => Written::Done(note),
+        Some(note) => Written::Stale(note),
+    })
 }
 
-/// Deletes the note; false when it did not exist.
-pub async fn delete(db: &impl ConnectionTrait, id: i64) -> Result<bool, DbErr> {
-    let result = Notes::delete_by_id(id).exec(db).await?;
-    Ok(result.rows_affected > 0)
+/// Deletes the note if its version is one of `expected`.
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    id: i64,
+    expected: Expected<'_>,
+) -> Result<Written<()>, DbErr> {
+    let mut delete = Notes::delete_many().filter(note::Column::Id.eq(id));
+    if let Some(versions) = expected {
+        delete = delete.filter(note::Column::Version.is_in(versions.iter().copied()));
+    }
+    if delete.exec(db).await?.rows_affected > 0 {
+        return Ok(Written::Done(()));
+    }
+    Ok(match get(db, id).await? {
+        Some(note) => Written::Stale(note),
+        None => Written::Missing,
+    })
 }

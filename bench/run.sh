@@ -241,16 +241,17 @@ bench_table() { # $1 = how many notes
   fill_table "$table"
   say "$table-note table: created in $load_insert s, analyzed in $load_analyze s"
 
-  # Ids from the database, not assumed: the ones 90% and 10% of the way in, and the middle one.
+  # Ids from the database, not assumed. The two cursors leave exactly 10% of the table beyond
+  # them in their listing order: `deep` for ascending pages, `shallow` for order=desc.
   local deep shallow middle first_page="/notes?limit=$page"
-  deep=$(id_at $((table * 9 / 10)))
+  deep=$(id_at $((table - table / 10 - 1)))
   shallow=$(id_at $((table / 10)))
   middle=$(id_at $((table / 2)))
   local -A paths=(
     [first]=$first_page
     [cursor]="$first_page&after=$deep"
     [filtered]="$first_page&after=$deep&completed=true"
-    [desc]="$first_page&order=desc&after=$shallow" # newer first: the 90% older than it
+    [desc]="$first_page&order=desc&after=$shallow"
     [get]="/notes/$middle"
   )
   start_server

@@ -257,6 +257,8 @@ bench_table() { # $1 = how many notes
   start_server
   for request in first cursor filtered desc get; do check "$table" $request "${paths[$request]}"; done
 
+  # Warm up (open the pool's connections, prepare the statements), then measure.
+  taskset -c 1 wrk -t1 -c"$connections" -d"$(((seconds + 4) / 5))s" "$base$first_page" >/dev/null
   say "$table-note table: measuring, ${seconds} s per request"
   start_sampler "$table"
   for request in first cursor filtered desc get; do measure "$table" $request "$base${paths[$request]}"; done

@@ -33,9 +33,9 @@ die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
 need() { command -v "$1" >/dev/null || die "$1 is missing (on Debian/Ubuntu: apt-get install $2)"; }
 
-[[ $notes =~ ^[0-9]+$ ]] && ((notes >= 1000)) || die "BENCH_NOTES must be a number of at least 1000"
-[[ $seconds =~ ^[0-9]+$ ]] && ((seconds >= 1)) || die "BENCH_SECONDS must be a whole number of seconds"
-[[ $connections =~ ^[0-9]+$ ]] && ((connections >= 1)) || die "BENCH_CONNECTIONS must be a number"
+[[ $notes =~ ^[0-9]+$ && $notes -ge 1000 ]] || die "BENCH_NOTES must be a number of at least 1000"
+[[ $seconds =~ ^[0-9]+$ && $seconds -ge 1 ]] || die "BENCH_SECONDS must be a whole number of seconds"
+[[ $connections =~ ^[0-9]+$ && $connections -ge 1 ]] || die "BENCH_CONNECTIONS must be a number"
 need wrk wrk
 need taskset util-linux
 need curl curl

@@ -2,12 +2,11 @@
 //! checked in as `openapi.json`; a test keeps them equal.
 
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
 
-use crate::{health::HealthApi, notes::NotesApi};
+use crate::{db::Db, health::HealthApi, notes::NotesApi};
 
 /// The API service. A new resource adds its API type to the tuple.
-pub fn service(db: DatabaseConnection) -> OpenApiService<impl OpenApi, ()> {
+pub fn service(db: Db) -> OpenApiService<impl OpenApi, ()> {
     let apis = (NotesApi::new(db.clone()), HealthApi::new(db));
     OpenApiService::new(apis, "notes-service", env!("CARGO_PKG_VERSION")).description(
         "A notes API. Every error is an RFC 9457 problem (`application/problem+json`).",

@@ -4,22 +4,23 @@
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use poem::{
-    Endpoint, EndpointExt, Route, Server,
+    Endpoint, EndpointExt, Route,
     http::Method,
-    listener::TcpAcceptor,
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
-use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
 
 use crate::{
     api,
     config::Settings,
-    db::{self, ConnectError, schema::SchemaError},
+    db::{self, ConnectError, Db, schema::SchemaError},
     http::{
         body_limit::BodyLimit,
         problem_details::{ProblemDetails, panic_response},
+        request_timeout::RequestTimeout,
         spec::ApiDocument,
     },
+    server::{self, Limits},
     telemetry::request_log::RequestLog,
 };
 
@@ -38,7 +39,7 @@ pub enum StartupError {
 }
 
 /// The routes and middleware, around a connected database.
-pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 'static {
+pub fn routes(db: Db, settings: &Settings) -> impl Endpoint + 'static {
     let service = api::service(db);
     let document = ApiDocument::new(&service);
     let mut routes = document.routes();
@@ -49,6 +50,7 @@ pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 's
         .at("/docs", document.swagger_ui())
         .at("/openapi.json", document.spec_endpoint())
         .with(BodyLimit(settings.server.request_body_limit))
+        .with(RequestTimeout(settings.server.request_timeout()))
         .with(ProblemDetails(Arc::new(routes)))
         // `/notes/` and `/notes` are the same route, without a redirect.
         .with(NormalizePath::new(TrailingSlash::Trim))
@@ -58,24 +60,24 @@ pub fn routes(db: DatabaseConnection, settings: &Settings) -> impl Endpoint + 's
 
 /// A service ready to run: database connected and migrated (or checked), port bound.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     local_addr: SocketAddr,
-    db: DatabaseConnection,
+    db: Db,
     settings: Settings,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let db = db::connect(&settings.database).await?;
-        db::schema::prepare(&db, settings.database.auto_migrate).await?;
-        let (acceptor, local_addr) = listen(&settings.server.host, settings.server.port)
+        let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
+        db::schema::prepare(db.pool(), settings.database.auto_migrate).await?;
+        let (listener, local_addr) = listen(&settings.server.host, settings.server.port)
             .await
             .map_err(|source| StartupError::Bind {
                 address: format!("{}:{}", settings.server.host, settings.server.port),
                 source,
             })?;
         Ok(Self {
-            acceptor,
+            listener,
             local_addr,
             db,
             settings,
@@ -86,27 +88,27 @@ impl Application {
         self.local_addr
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Db {
         &self.db
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
     /// within the grace period, and closes the pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let app = routes(self.db.clone(), &self.settings);
-        let grace = self.settings.server.shutdown_grace();
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(grace))
-            .await;
-        if let Err(err) = self.db.close().await {
+        let limits = Limits {
+            header_read_timeout: self.settings.server.header_read_timeout(),
+            shutdown_grace: self.settings.server.shutdown_grace(),
+        };
+        server::serve(self.listener, self.local_addr, app, limits, shutdown).await;
+        if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
-        served
     }
 }
 
-async fn listen(host: &str, port: u16) -> std::io::Result<(TcpAcceptor, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+async fn listen(host: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((host, port)).await?;
     let local_addr = listener.local_addr()?;
-    Ok((TcpAcceptor::from_tokio(listener)?, local_addr))
+    Ok((listener, local_addr))
 }

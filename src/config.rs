@@ -27,6 +27,16 @@ pub struct ServerSettings {
     pub request_body_limit: usize,
     /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
+    /// A connection must send a complete request head within this long of opening or of
+    /// its previous response; it also closes idle keep-alive connections.
+    pub header_read_timeout_seconds: u64,
+    /// A request not answered within this long gets a 503; PostgreSQL statements and
+    /// MySQL lock waits are bounded by it too.
+    pub request_timeout_seconds: u64,
+    /// Origins (`https://app.example.com`) allowed to call the API from a browser, or `*`;
+    /// empty: no CORS headers at all. A comma-separated string or a TOML array.
+    #[serde(deserialize_with = "comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +53,9 @@ pub struct DatabaseSettings {
     pub acquire_timeout_seconds: u64,
     pub idle_timeout_seconds: u64,
     pub max_lifetime_seconds: u64,
+    /// How often a server database (PostgreSQL, MySQL) is probed, in milliseconds, so that
+    /// requests answer 503 at once while it is down; 0 turns the probe off.
+    pub health_check_interval_ms: u64,
     pub sqlite: SqliteSettings,
 }
 
@@ -226,6 +239,30 @@ impl Settings {
         if db.connect_timeout_seconds == 0 {
             return bad("database.connect_timeout_seconds", &0, "must be at least 1");
         }
+        for (key, seconds) in [
+            (
+                "server.header_read_timeout_seconds",
+                self.server.header_read_timeout_seconds,
+            ),
+            (
+                "server.request_timeout_seconds",
+                self.server.request_timeout_seconds,
+            ),
+        ] {
+            if seconds == 0 {
+                return bad(key, &0, "must be at least 1");
+            }
+        }
+        for origin in &self.server.cors_allowed_origins {
+            if origin != "*" && !is_origin(origin) {
+                return bad(
+                    "server.cors_allowed_origins",
+                    origin,
+                    "each must be `*` or an origin such as https://app.example.com (scheme, \
+                     host and optional port; no path)",
+                );
+            }
+        }
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &self.log.level, &err.to_string());
         }
@@ -237,4 +274,44 @@ impl ServerSettings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
     }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_seconds)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+}
+
+/// `scheme://host[:port]` exactly, as browsers send it in `Origin`.
+fn is_origin(candidate: &str) -> bool {
+    url::Url::parse(candidate).is_ok_and(|url| {
+        matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && url.path() == "/"
+            && !candidate.ends_with('/')
+            && url.query().is_none()
+            && url.username().is_empty()
+    })
+}
+
+/// A list from a comma-separated string (what an environment variable can hold) or a
+/// TOML array; blank entries are dropped.
+fn comma_separated<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Raw::deserialize(de)? {
+        Raw::One(joined) => joined.split(',').map(str::to_owned).collect(),
+        Raw::Many(items) => items,
+    };
+    Ok(items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect())
 }

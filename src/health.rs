@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use poem_openapi::{Object, OpenApi, Tags, payload::Json};
-use sea_orm::DatabaseConnection;
 
 use crate::{
-    db,
+    db::{self, Db},
     http::{
         error::ApiError,
         error_docs::{Probe, Problems},
@@ -23,11 +22,11 @@ enum HealthTags {
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct HealthApi {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl HealthApi {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 }

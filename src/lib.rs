@@ -6,7 +6,8 @@
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
 //! - `config`: settings; `telemetry`: logs and request ids; `probe`: the `healthcheck`
-//!   command; `app`: assembles all of it (used by `main.rs` and the tests).
+//!   command; `server`: HTTP/1.1 serving with its timeouts; `app`: assembles all of it
+//!   (used by `main.rs` and the tests).
 
 pub mod api;
 pub mod app;
@@ -16,4 +17,5 @@ pub mod health;
 pub mod http;
 pub mod notes;
 pub mod probe;
+pub mod server;
 pub mod telemetry;

@@ -68,16 +68,9 @@ async fn main() -> ExitCode {
         "listening on http://{}",
         app.local_addr()
     );
-    match app.run_until(shutdown_signal()).await {
-        Ok(()) => {
-            tracing::info!("stopped");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            tracing::error!("server failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    app.run_until(shutdown_signal()).await;
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and Kubernetes send).

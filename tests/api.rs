@@ -785,7 +785,7 @@ async fn health_probes_report_database_state(backend: Backend) {
 
     // Take the database away: readiness and data routes answer 503, liveness stays up,
     // and no driver text reaches the client.
-    app.db.close_by_ref().await.unwrap();
+    app.db.pool().close_by_ref().await.unwrap();
     let body = problem(app.get("/health/ready").await, 503).await;
     let list = problem(app.get("/notes").await, 503).await;
     for body in [&body, &list] {

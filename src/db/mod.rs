@@ -1,13 +1,19 @@
-//! Connecting to the database with per-backend pool settings, the schema check at start-up
-//! (`schema`), and keyset paging for any entity (`keyset`).
+//! Connecting to the database with per-backend pool settings (`Db`, in `handle`, watched
+//! by `availability`), the schema check at start-up (`schema`), and keyset paging for any
+//! entity (`keyset`).
 
+pub mod availability;
+pub mod handle;
 pub mod keyset;
 pub mod schema;
 
+pub use handle::Db;
+
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DbErr};
 
+use self::availability::Availability;
 use crate::config::{Backend, DatabaseSettings, DatabaseUrl};
 
 /// Why the pool could not be opened; the URL is printed without its password.
@@ -31,8 +37,8 @@ fn pool_defaults(backend: Backend) -> (u32, u32) {
     }
 }
 
-/// The connection options the settings describe (also used to open the migration lock's
-/// own connection).
+/// The connection options the settings describe, without a statement bound (migrations
+/// and the availability probe use them as they are).
 pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
     let backend = settings.url.backend().unwrap_or(Backend::Sqlite);
     let (default_max, default_min) = pool_defaults(backend);
@@ -52,22 +58,64 @@ pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
     options
 }
 
-/// Opens the pool described by the settings.
-pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, ConnectError> {
+/// Opens the pool described by the settings. Statements are bounded by `statement_timeout`
+/// where the backend allows it: PostgreSQL's `statement_timeout`; MySQL/MariaDB's lock wait
+/// timeouts (whole seconds); SQLite waits for locks at most `busy_timeout_ms`.
+pub async fn connect(
+    settings: &DatabaseSettings,
+    statement_timeout: Duration,
+) -> Result<Db, ConnectError> {
     let url = &settings.url;
-    if url.backend() == Some(Backend::Sqlite) {
+    let backend = url.backend().unwrap_or(Backend::Sqlite);
+    if backend == Backend::Sqlite {
         migration::prepare_sqlite_file(url.expose()).map_err(|source| ConnectError::SqliteDir {
             url: url.clone(),
             source,
         })?;
     }
-    Database::connect(connect_options(settings))
+    let mut options = connect_options(settings);
+    options.statement_timeout(statement_timeout);
+    if backend == Backend::MySql {
+        bound_mysql_lock_waits(&mut options, statement_timeout);
+    }
+    let pool = Database::connect(options)
         .await
         .map_err(|source| ConnectError::Connect {
             url: url.clone(),
             source,
-        })
+        })?;
+    let interval = Duration::from_millis(settings.health_check_interval_ms);
+    let availability = match backend {
+        Backend::Postgres | Backend::MySql if !interval.is_zero() => {
+            Availability::watch(connect_options(settings), interval)
+        }
+        _ => Availability::default(),
+    };
+    Ok(Db::new(pool, availability))
 }
+
+#[cfg(feature = "mysql")]
+fn bound_mysql_lock_waits(options: &mut ConnectOptions, bound: Duration) {
+    // Row locks and metadata locks; whole seconds, at least 1.
+    let seconds = bound.as_secs().max(1);
+    options.map_sqlx_mysql_pool_opts(move |pool| {
+        pool.after_connect(move |connection, _| {
+            Box::pin(async move {
+                sea_orm::sqlx::query(
+                    "SET SESSION innodb_lock_wait_timeout = ?, lock_wait_timeout = ?",
+                )
+                .bind(seconds)
+                .bind(seconds)
+                .execute(connection)
+                .await
+                .map(|_| ())
+            })
+        })
+    });
+}
+
+#[cfg(not(feature = "mysql"))]
+fn bound_mysql_lock_waits(_: &mut ConnectOptions, _: Duration) {}
 
 #[cfg(feature = "sqlite")]
 fn configure_sqlite(options: &mut ConnectOptions, settings: &DatabaseSettings) {
@@ -98,7 +146,7 @@ fn configure_sqlite(options: &mut ConnectOptions, settings: &DatabaseSettings) {
 fn configure_sqlite(_: &mut ConnectOptions, _: &DatabaseSettings) {}
 
 /// Whether the database answers, within `timeout` (a hung server must not hang the probe).
-pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<(), DbErr> {
+pub async fn ping(db: &Db, timeout: Duration) -> Result<(), DbErr> {
     match tokio::time::timeout(timeout, db.ping()).await {
         Ok(result) => result,
         Err(_) => Err(DbErr::Custom(format!("no answer within {timeout:?}"))),

@@ -88,6 +88,8 @@ pub enum ApiError {
     },
     #[error("the database is unavailable: {0}")]
     Unavailable(DbErr),
+    #[error("the request was not answered within {after:?}")]
+    Timeout { after: std::time::Duration },
     #[error("internal error: {0}")]
     Internal(String),
     /// Any other error status poem reports (kept generic on purpose).
@@ -107,6 +109,9 @@ impl From<DbErr> for ApiError {
 
 const TYPE_BASE: &str = "urn:notes-service:problem:";
 
+/// `Retry-After` on 503s.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
@@ -117,7 +122,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Http(status) => *status,
         }
@@ -184,6 +189,14 @@ impl ApiError {
             Self::Unavailable(_) => {
                 plain("the database is not available right now; try again later".to_owned())
             }
+            Self::Timeout { after } => typed(
+                "timeout",
+                "Request timed out".to_owned(),
+                format!(
+                    "the request was not answered within {} s; try again later",
+                    after.as_secs_f64()
+                ),
+            ),
             Self::Internal(_) => plain("an internal error occurred; it has been logged".to_owned()),
             Self::Http(status) => plain(format!("the request failed with status {status}")),
         }
@@ -193,6 +206,7 @@ impl ApiError {
     pub fn render(&self) -> Response {
         match self {
             Self::Unavailable(err) => tracing::warn!(error = %err, "database unavailable"),
+            Self::Timeout { after } => tracing::warn!(?after, "request timed out"),
             Self::Internal(err) => tracing::error!(error = %err, "internal error"),
             _ => {}
         }
@@ -207,6 +221,10 @@ impl ApiError {
                 Some((header::ALLOW, allow.join(", ")))
             }
             Self::PreconditionFailed { etag, .. } => Some((header::ETAG, etag.clone())),
+            // Both pass by themselves: say when to come back.
+            Self::Unavailable(_) | Self::Timeout { .. } => {
+                Some((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
+            }
             _ => None,
         };
         if let Some((name, value)) = extra_header

@@ -72,7 +72,10 @@ fn description(status: u16) -> &'static str {
         415 => "The request body is not `application/json`",
         422 => "Well-formed JSON that fails validation; `errors` names every bad field",
         500 => "An internal error (details are in the service log)",
-        503 => "The database is unavailable; retry later",
+        503 => {
+            "The database is unavailable, or the request was not answered within \
+             `server.request_timeout_seconds`; retry after `Retry-After` seconds"
+        }
         _ => "An error",
     }
 }

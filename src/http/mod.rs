@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
 //! middleware, entity tags and conditional requests, request body limits, the validating JSON extractor, JSON responses,
-//! timestamps, pagination, and the served OpenAPI document.
+//! timestamps, pagination, the request deadline, and the served OpenAPI document.
 
 pub mod body_limit;
 pub mod error;
@@ -11,6 +11,7 @@ pub mod json_body;
 pub mod json_response;
 pub mod pagination;
 pub mod problem_details;
+pub mod request_timeout;
 pub mod route_table;
 pub mod spec;
 pub mod timestamp;

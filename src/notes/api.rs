@@ -6,20 +6,22 @@ use poem_openapi::{
     ApiResponse, OpenApi, Tags,
     param::{Header, Path, Query},
 };
-use sea_orm::DatabaseConnection;
 
 use super::{
     bodies::{NewNote, Note, NoteChanges, NoteReplacement},
     entity,
     store::{self, NoteFilter, NoteInput, NotePatch, Written},
 };
-use crate::http::{
-    error::ApiError,
-    error_docs::{Create, Delete, List, Problems, Read, Update},
-    etag::{self, Condition},
-    json_body::ValidatedJson,
-    json_response::SerdeJson,
-    pagination::{Paged, Paging, SortOrder, wants_exact_count},
+use crate::{
+    db::Db,
+    http::{
+        error::ApiError,
+        error_docs::{Create, Delete, List, Problems, Read, Update},
+        etag::{self, Condition},
+        json_body::ValidatedJson,
+        json_response::SerdeJson,
+        pagination::{Paged, Paging, SortOrder, wants_exact_count},
+    },
 };
 
 /// The resource's name in problem types (`note-not-found`).
@@ -32,11 +34,11 @@ enum NotesTags {
 }
 
 pub struct NotesApi {
-    db: DatabaseConnection,
+    db: Db,
 }
 
 impl NotesApi {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: Db) -> Self {
         Self { db }
     }
 }

@@ -127,9 +127,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: Client,
     pub database: TestDatabase,
-    pub db: sea_orm::DatabaseConnection,
+    pub db: notes_service::db::Db,
     shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<()>>,
 }
 
 impl TestApp {
@@ -213,10 +213,7 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("the server task ends")
-                .expect("the server stops cleanly");
+            server.await.expect("the server task ends");
         }
     }
 }

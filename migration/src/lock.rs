@@ -323,3 +323,18 @@ async fn one_row<const N: usize>(
         .await?
         .ok_or_else(|| DbErr::Migration(format!("no row from `{sql}`")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_lock_names() {
+        // README.md names this key: changing it lets old and new migrators run together.
+        assert_eq!(POSTGRES_LOCK_KEY, 7_883_946_363_647_714_606);
+        assert_eq!(mysql_lock_name("notes"), "migrate:notes");
+        let long = "d".repeat(100);
+        assert_eq!(mysql_lock_name(&long).chars().count(), 64);
+        assert_eq!(mysql_lock_name(&"é".repeat(100)).chars().count(), 64);
+    }
+}

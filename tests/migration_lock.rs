@@ -310,6 +310,14 @@ async fn up_exclusively_twice_at_once(backend: Backend) {
     let db = TestDatabase::new(backend).await;
     let mut options = ConnectOptions::new(&db.url);
     options.sqlx_logging(false);
+    // As the service opens SQLite: WAL (set by both connections on a brand-new file) and a
+    // busy timeout.
+    if backend == Backend::Sqlite {
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    }
     let (first, second) = tokio::join!(
         migration::up_exclusively(options.clone()),
         migration::up_exclusively(options.clone()),

@@ -2,6 +2,7 @@
 //!
 //! - four `migration up` processes started together on a fresh database all succeed, and each
 //!   migration is applied exactly once;
+//! - `migration status` takes no lock and writes nothing, so it cannot break an `up` it meets;
 //! - a lock held elsewhere makes `migration up` say that it waits, give up after
 //!   `MIGRATION_LOCK_TIMEOUT_SECONDS`, and proceed as soon as the lock is released;
 //! - `migration::up_exclusively`, the service's auto-migration, is safe to call concurrently.
@@ -23,6 +24,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
 backend_tests!(
     four_ups_at_once_apply_each_migration_once,
+    status_reads_without_writing_beside_an_up,
     a_held_lock_makes_up_wait_then_time_out_or_proceed,
     up_exclusively_twice_at_once,
 );
@@ -204,6 +206,46 @@ async fn four_ups_at_once_apply_each_migration_once(backend: Backend) {
     assert!(status.success(), "{output}");
     assert!(output.contains("No pending migrations"), "{output}");
     assert_eq!(applied_count(&output), 0, "{output}");
+}
+
+async fn status_reads_without_writing_beside_an_up(backend: Backend) {
+    // On a fresh database, `status` used to create the migration table without the lock,
+    // racing the `up` that creates it (PostgreSQL: both could fail).
+    for _ in 0..3 {
+        let db = TestDatabase::new(backend).await;
+        let mut runs: Vec<_> = (0..3)
+            .map(|_| Migration::start(&db, &[], &["status"]))
+            .collect();
+        runs.insert(1, Migration::start(&db, &[], &["up"]));
+        let results: Vec<_> = tokio::task::block_in_place(|| {
+            runs.into_iter()
+                .map(|run| run.finish(Duration::from_secs(120)))
+                .collect()
+        });
+        let all = results
+            .iter()
+            .map(|(_, out)| out.as_str())
+            .collect::<Vec<_>>()
+            .join("\n----\n");
+        assert!(results.iter().all(|(status, _)| status.success()), "{all}");
+        assert_eq!(applied_count(&all), migration_names().len(), "{all}");
+        assert_eq!(recorded_versions(&db).await, migration_names());
+    }
+
+    // Alone on a fresh database, `status` reports everything pending and creates nothing.
+    let db = TestDatabase::new(backend).await;
+    let (status, output) = tokio::task::block_in_place(|| {
+        Migration::start(&db, &[], &["status"]).finish(Duration::from_secs(60))
+    });
+    assert!(status.success() && output.contains("Pending"), "{output}");
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    let probe = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await;
+    assert!(probe.is_err(), "status created the migration table");
 }
 
 /// The migration lock of `db`, taken from outside any migration, the way another migrator

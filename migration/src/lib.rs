@@ -63,7 +63,8 @@ pub async fn connect_single(mut options: ConnectOptions) -> Result<DatabaseConne
 }
 
 /// The [`Migrator`] as the `migration` binary runs it: `up`, `down`, `fresh`, `refresh` and
-/// `reset` hold the migration lock for their whole run; `status` reads without it. Give it to
+/// `reset` hold the migration lock for their whole run; `status` only reads (it does not
+/// create the migration table) and takes no lock. Give it to
 /// `sea_orm_migration::cli::run_cli_with_connection` with a connection from
 /// [`connect_single`].
 pub struct LockingMigrator {
@@ -100,6 +101,29 @@ impl sea_orm_migration::MigratorTraitSelf for LockingMigrator {
 
     fn migration_table_name(&self) -> DynIden {
         <Migrator as MigratorTrait>::migration_table_name()
+    }
+
+    // `status` takes no lock, so it must not write. sea-orm-migration's own `status` first
+    // creates the migration table (CREATE TABLE IF NOT EXISTS), which on a fresh PostgreSQL
+    // database races with a locked `up` creating it: both can fail on
+    // "pg_type_typname_nsp_index". So here `install` does nothing and the status is read
+    // without creating the table. The commands that change the schema delegate to `Migrator`,
+    // whose own `install` runs under the lock.
+    async fn install<C>(&self, _db: &C) -> Result<(), DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        Ok(())
+    }
+
+    async fn get_migration_with_status<C>(
+        &self,
+        db: &C,
+    ) -> Result<Vec<sea_orm_migration::Migration>, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        <Migrator as MigratorTrait>::get_migration_with_status_read_only(db).await
     }
 
     async fn fresh<'c, C>(&self, db: C) -> Result<(), DbErr>

@@ -4,13 +4,16 @@
 //! `DATABASE_URL`, else `APP__DATABASE__URL`, else `database.url` from the service's config
 //! files (`config/default.toml` < `config/$APP_ENV.toml` < `config/local.toml`).
 //! This lookup is repeated here on purpose: the migration crate depends on nothing of the service.
+//!
+//! Every command that changes the schema holds the database-wide migration lock for its whole
+//! run (see `migration::lock`), so replicas or jobs that migrate at once take turns.
 
 use std::{process::ExitCode, time::Duration};
 
-use migration::Migrator;
+use migration::LockingMigrator;
 use sea_orm_migration::{
     cli,
-    sea_orm::{ConnectOptions, Database, DbConn, DbErr},
+    sea_orm::{ConnectOptions, DbConn, DbErr},
 };
 
 fn main() -> ExitCode {
@@ -26,6 +29,13 @@ fn main() -> ExitCode {
             }
         }
     }
+    let migrator = match LockingMigrator::from_env() {
+        Ok(migrator) => migrator,
+        Err(message) => {
+            eprintln!("migration: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -37,23 +47,38 @@ fn main() -> ExitCode {
         }
     };
     // run_cli exits with a non-zero code itself when a migration fails.
-    runtime.block_on(cli::run_cli_with_connection(Migrator, connect));
+    runtime.block_on(cli::run_cli_with_connection(migrator, connect));
     ExitCode::SUCCESS
 }
 
 async fn connect(mut options: ConnectOptions) -> Result<DbConn, DbErr> {
-    eprintln!(
-        "migration: database {}",
-        migration::redact_url(options.get_url())
-    );
-    migration::prepare_sqlite_file(options.get_url())
-        .map_err(|err| DbErr::Custom(format!("cannot create the SQLite directory: {err}")))?;
+    let url = migration::redact_url(options.get_url());
+    eprintln!("migration: database {url}");
+    if let Err(err) = migration::prepare_sqlite_file(options.get_url()) {
+        fail(&format!(
+            "cannot create the directory of the SQLite database {url}: {err}"
+        ));
+    }
     // Fail within seconds on an unreachable server (sqlx would retry for 30 s).
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10));
+    // A statement that meets another writer (the service, or a `status` run) waits for it.
     #[cfg(feature = "sqlite")]
-    options.map_sqlx_sqlite_opts(|o| o.create_if_missing(true));
-    Database::connect(options).await
+    options.map_sqlx_sqlite_opts(|o| {
+        o.create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10))
+    });
+    match migration::connect_single(options).await {
+        Ok(db) => Ok(db),
+        // sea-orm-migration would panic ("Fail to acquire database connection", exit 101).
+        Err(err) => fail(&format!("cannot connect to the database {url}: {err}")),
+    }
+}
+
+/// One line on stderr and exit code 1, as sea-orm-migration does for a failed command.
+fn fail(message: &str) -> ! {
+    eprintln!("migration: {message}");
+    std::process::exit(1)
 }

@@ -111,6 +111,18 @@ impl TestDatabase {
     }
 }
 
+/// The `migration` binary, built beside the service's (same target directory).
+pub fn migration_bin() -> PathBuf {
+    let service = std::path::Path::new(env!("CARGO_BIN_EXE_notes-service"));
+    let bin = service.parent().expect("a bin dir").join("migration");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
 /// The repository's `config/` directory: the tests load the real files.
 pub fn config_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config")

@@ -16,6 +16,7 @@ use crate::{
     db::{self, ConnectError, Db, schema::SchemaError},
     http::{
         body_limit::BodyLimit,
+        cors::Cors,
         problem_details::{ProblemDetails, panic_response},
         request_timeout::RequestTimeout,
         spec::ApiDocument,
@@ -42,6 +43,7 @@ pub enum StartupError {
 pub fn routes(db: Db, settings: &Settings) -> impl Endpoint + 'static {
     let service = api::service(db);
     let document = ApiDocument::new(&service);
+    let cors_origins = &settings.server.cors_allowed_origins;
     let mut routes = document.routes();
     routes.add("/docs", vec![Method::GET]);
     routes.add("/openapi.json", vec![Method::GET]);
@@ -55,6 +57,8 @@ pub fn routes(db: Db, settings: &Settings) -> impl Endpoint + 'static {
         // `/notes/` and `/notes` are the same route, without a redirect.
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CatchPanic::new().with_handler(panic_response))
+        // Outside the panic catcher, so that even a 500 is readable by the browser.
+        .with_if(!cors_origins.is_empty(), Cors::new(cors_origins))
         .with(RequestLog)
 }
 
@@ -69,7 +73,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
-        db::schema::prepare(db.pool(), settings.database.auto_migrate).await?;
+        db::schema::prepare(db.pool(), &settings.database).await?;
         let (listener, local_addr) = listen(&settings.server.host, settings.server.port)
             .await
             .map_err(|source| StartupError::Bind {

@@ -153,6 +153,25 @@ fn bad_values_name_the_key_and_the_value() {
             &["database.url", "redis://cache:6379"],
         ),
         (&[("APP__SERVER__PROT", "1")], &["prot"]),
+        (
+            &[("APP__SERVER__REQUEST_TIMEOUT_SECONDS", "0")],
+            &["server.request_timeout_seconds", "0"],
+        ),
+        (
+            &[("APP__SERVER__HEADER_READ_TIMEOUT_SECONDS", "0")],
+            &["server.header_read_timeout_seconds", "0"],
+        ),
+        (
+            &[(
+                "APP__SERVER__CORS_ALLOWED_ORIGINS",
+                "https://ok.example,https://app.example/path",
+            )],
+            &["server.cors_allowed_origins", "https://app.example/path"],
+        ),
+        (
+            &[("APP__SERVER__CORS_ALLOWED_ORIGINS", "app.example.com")],
+            &["server.cors_allowed_origins", "app.example.com"],
+        ),
     ];
     for (vars, needles) in cases {
         let err = load(&dir, "development", vars).expect_err(&format!("{vars:?} is refused"));
@@ -170,6 +189,35 @@ fn bad_values_name_the_key_and_the_value() {
     );
     let err = load(Path::new("/nonexistent"), "development", &[]).unwrap_err();
     assert!(err.contains("APP_CONFIG_DIR"), "{err}");
+}
+
+#[test]
+fn cors_origins_come_as_a_comma_list_or_a_toml_array() {
+    let dir = common::config_dir();
+    let s = load(&dir, "development", &[]).unwrap();
+    assert!(
+        s.server.cors_allowed_origins.is_empty(),
+        "no CORS by default"
+    );
+    let s = load(
+        &dir,
+        "development",
+        &[(
+            "APP__SERVER__CORS_ALLOWED_ORIGINS",
+            " https://app.example.com , http://localhost:5173,",
+        )],
+    )
+    .unwrap();
+    assert_eq!(
+        s.server.cors_allowed_origins,
+        ["https://app.example.com", "http://localhost:5173"]
+    );
+    let files = config_dir(&[(
+        "cors.toml",
+        "[server]\ncors_allowed_origins = [\"https://a.example\", \"*\"]\n",
+    )]);
+    let s = load(files.path(), "cors", &[]).unwrap();
+    assert_eq!(s.server.cors_allowed_origins, ["https://a.example", "*"]);
 }
 
 #[test]

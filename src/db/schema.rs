@@ -4,6 +4,8 @@
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{DatabaseConnection, DbErr};
 
+use crate::config::DatabaseSettings;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
     #[error("cannot apply migrations: {0}")]
@@ -17,10 +19,17 @@ pub enum SchemaError {
     Pending { count: usize, names: String },
 }
 
-/// Brings the schema up to date (`auto_migrate`) or refuses a database that is behind.
-pub async fn prepare(db: &DatabaseConnection, auto_migrate: bool) -> Result<(), SchemaError> {
-    if auto_migrate {
-        return Migrator::up(db, None).await.map_err(SchemaError::Migrate);
+/// Brings the schema up to date (`database.auto_migrate`), holding the database-wide
+/// migration lock so that replicas starting together migrate once; or refuses a database
+/// that is behind.
+pub async fn prepare(
+    db: &DatabaseConnection,
+    settings: &DatabaseSettings,
+) -> Result<(), SchemaError> {
+    if settings.auto_migrate {
+        return migration::up_exclusively(super::connect_options(settings))
+            .await
+            .map_err(SchemaError::Migrate);
     }
     // Read-only: a service account without DDL rights can still check.
     let pending = Migrator::get_pending_migrations_read_only(db)

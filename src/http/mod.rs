@@ -1,9 +1,10 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
 //! middleware, entity tags and conditional requests, request body limits, the validating JSON extractor, JSON responses,
-//! timestamps, pagination, the request deadline, and the served OpenAPI document.
+//! timestamps, pagination, the request deadline, CORS, and the served OpenAPI document.
 
 pub mod body_limit;
+pub mod cors;
 pub mod error;
 pub mod error_docs;
 pub mod etag;

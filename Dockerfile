@@ -5,8 +5,8 @@
 #   docker run -p 8000:8000 notes-service:local                  # serve (SQLite in /app/data)
 #   docker run -e DATABASE_URL=postgres://... notes-service:local migration up
 #
-# Base images are build arguments so CI can substitute locally built stand-ins
-# (no registry there): --build-arg RUST_IMAGE=... --build-arg RUNTIME_IMAGE=...
+# Base images are build arguments so that machines without a registry can substitute
+# locally built stand-ins (.ci/registryless/): --build-arg RUST_IMAGE=... --build-arg RUNTIME_IMAGE=...
 # Works with the legacy builder and with BuildKit (no BuildKit-only syntax).
 
 ARG RUST_IMAGE=rust:1.95-slim-bookworm

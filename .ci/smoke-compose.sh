@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the container image and docker-compose.yml, end to end:
-#   1. builds the image (Dockerfile) with the local stand-in base images, timed;
+#   1. builds the image (Dockerfile), timed;
 #   2. brings up db + migrate + app with docker compose (v2 if present, else v1) under a
-#      unique project name, with the PostgreSQL stand-in as POSTGRES_IMAGE;
+#      unique project name;
 #   3. over 127.0.0.1: create, list, get, patch, put, delete notes; restarts app and checks
 #      the data is still there; a second `up` must apply no migration; the app runs as
 #      non-root; `migration status` runs from the image against db; SIGTERM
@@ -12,9 +12,12 @@
 # Everything it started is removed at the end (`down -v`), also on failure; on failure
 # the services' logs are printed and the exit code is non-zero.
 #
-# Usage: .ci/smoke-compose.sh [IMAGES_ENV_FILE]
-#   IMAGES_ENV_FILE: what `.ci/docker-setup.sh FILE` writes (default /tmp/ci-images.env;
-#   created by running docker-setup when missing). Needs docker, curl and python3.
+# Usage: .ci/smoke-compose.sh        (needs docker, curl and python3; compose is
+#   installed from apt when missing and running as root on Debian)
+# Images (the Dockerfile's and docker-compose.yml's variables): RUST_IMAGE
+#   (rust:1.95-slim-bookworm), RUNTIME_IMAGE (debian:bookworm-slim), POSTGRES_IMAGE
+#   (postgres:17-alpine). Set ones must be present or pullable; a default that cannot be
+#   pulled is replaced by its local stand-in (.ci/registryless/), see scripts/lib/docker.sh.
 # Env: SMOKE_IMAGE (tag to build, default notes-service:smoke),
 #      SMOKE_PORT (first host port to try for the stack, default 18000; the standalone
 #      SQLite container takes the next free one), SMOKE_TIMEOUT (seconds to wait for
@@ -22,7 +25,9 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-env_file=${1:-/tmp/ci-images.env}
+LOG_NAME=smoke
+# shellcheck source=scripts/lib/docker.sh
+source "$root/scripts/lib/docker.sh"
 image=${SMOKE_IMAGE:-notes-service:smoke}
 timeout=${SMOKE_TIMEOUT:-120}
 project=notes-smoke-$$
@@ -35,20 +40,14 @@ log() { printf '\n[smoke %s] %s\n' "$(date +%T)" "$*" >&2; }
 ok() { printf '  ok: %s\n' "$*" >&2; }
 die() { printf '[smoke %s] FAILED: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
 
-for tool in docker curl python3; do
+for tool in curl python3; do
   command -v "$tool" >/dev/null || die "$tool not found"
 done
 
-if [ ! -r "$env_file" ]; then
-  log "$env_file missing: running .ci/docker-setup.sh"
-  bash "$root/.ci/docker-setup.sh" "$env_file" >/dev/null
+docker_ensure_engine || die 'no Docker engine'
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null; then
+  apt_install docker-compose || true
 fi
-# shellcheck disable=SC1090
-source "$env_file"
-: "${NOTES_TEST_POSTGRES_IMAGE:?not set by $env_file}"
-: "${CI_RUNTIME_BASE:?not set by $env_file}"
-: "${CI_BUILDER_BASE:?not set by $env_file}"
-
 if docker compose version >/dev/null 2>&1; then
   COMPOSE=(docker compose)
 elif command -v docker-compose >/dev/null; then
@@ -56,6 +55,12 @@ elif command -v docker-compose >/dev/null; then
 else
   die 'neither "docker compose" nor docker-compose works'
 fi
+
+log 'images'
+docker_ensure_image RUST_IMAGE rust:1.95-slim-bookworm rust || die 'no builder image'
+docker_ensure_image RUNTIME_IMAGE debian:bookworm-slim debian || die 'no runtime base image'
+docker_ensure_image POSTGRES_IMAGE postgres:17-alpine postgres || die 'no PostgreSQL image'
+
 compose() { "${COMPOSE[@]}" -p "$project" -f "$compose_file" "$@"; }
 
 # A host port nothing listens on, from $1 upwards.
@@ -70,12 +75,10 @@ free_port() {
 port=$(free_port "${SMOKE_PORT:-18000}")
 sqlite_port=$(free_port $((port + 1)))
 
-# What docker-compose.yml reads (a developer's .env in the repo cannot change these).
-export POSTGRES_IMAGE=$NOTES_TEST_POSTGRES_IMAGE
+# What docker-compose.yml reads (a developer's .env in the repo cannot change these;
+# POSTGRES_IMAGE, RUST_IMAGE and RUNTIME_IMAGE are exported above).
 export APP_IMAGE=$image
 export APP_PORT=$port
-export RUST_IMAGE=$CI_BUILDER_BASE
-export RUNTIME_IMAGE=$CI_RUNTIME_BASE
 export POSTGRES_USER=notes POSTGRES_PASSWORD=smoke-secret POSTGRES_DB=notes
 db_url="postgres://$POSTGRES_USER:$POSTGRES_PASSWORD@db:5432/$POSTGRES_DB"
 
@@ -158,11 +161,11 @@ app_id() {
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1000000 }'; }
 
 # --- 1. image --------------------------------------------------------------------------
-log "building $image (RUST_IMAGE=$CI_BUILDER_BASE RUNTIME_IMAGE=$CI_RUNTIME_BASE)"
+log "building $image (RUST_IMAGE=$RUST_IMAGE RUNTIME_IMAGE=$RUNTIME_IMAGE)"
 build_start=$(date +%s)
 docker build \
-  --build-arg "RUST_IMAGE=$CI_BUILDER_BASE" \
-  --build-arg "RUNTIME_IMAGE=$CI_RUNTIME_BASE" \
+  --build-arg "RUST_IMAGE=$RUST_IMAGE" \
+  --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE" \
   -t "$image" "$root"
 build_secs=$(( $(date +%s) - build_start ))
 ok "image built in ${build_secs}s"
@@ -283,14 +286,14 @@ docker rm -fv "$sqlite_name" >/dev/null
 
 # --- 5. summary ------------------------------------------------------------------------
 size=$(docker image inspect -f '{{.Size}}' "$image")
-base_size=$(docker image inspect -f '{{.Size}}' "$CI_RUNTIME_BASE")
+base_size=$(docker image inspect -f '{{.Size}}' "$RUNTIME_IMAGE")
 log 'summary'
 cat >&2 <<EOF
   compose:           ${COMPOSE[*]}
   image:             $image
   build time:        ${build_secs}s (layers cached by earlier builds are reused)
   image size:        $size bytes ($(mb "$size"))
-  runtime base:      $CI_RUNTIME_BASE, $base_size bytes ($(mb "$base_size"))
+  runtime base:      $RUNTIME_IMAGE, $base_size bytes ($(mb "$base_size"))
   added by service:  $((size - base_size)) bytes ($(mb $((size - base_size))))
   SIGTERM stop:      ${stop_secs}s, exit code 0
 EOF

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the root filesystem of notes-ci/bookworm-base: a minimal Debian bookworm
 # made with debootstrap, because no container registry (debian:bookworm-slim) is
-# reachable on the CI machines. Called by .ci/docker-setup.sh, which imports DIR
-# with `docker import`. Any change to this directory changes the image tags.
+# reachable on the CI machines. Called by .ci/registryless/docker-setup.sh, which imports
+# DIR with `docker import`. Any change to this directory changes the image tags.
 #
 # Usage: rootfs.sh DIR MIRROR SOURCES
 #   DIR      empty target directory

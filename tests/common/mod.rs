@@ -9,6 +9,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod containers;
+pub mod process;
 pub mod proxy;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};

@@ -200,3 +200,20 @@ async fn every_backend_answers_the_same_session_identically() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_scheme_is_the_same_as_postgres() {
+    if !Backend::Postgres.selected() {
+        eprintln!("not run: postgres is not in NOTES_TEST_BACKENDS");
+        return;
+    }
+    let mut database = common::TestDatabase::new(Backend::Postgres).await;
+    database.url = database.url.replacen("postgres://", "postgresql://", 1);
+    let settings = common::test_settings(&database);
+    assert!(settings.database.url.expose().starts_with("postgresql://"));
+    let app = TestApp::start(database, settings).await;
+    app.create_note("via postgresql://", false).await;
+    let list: Value = app.get_json("/notes").await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}

@@ -35,7 +35,7 @@ async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_header_clients_and_idle_connections_are_closed() {
     let app = TestApp::spawn_with(Backend::Sqlite, |s| {
-        s.server.header_read_timeout_seconds = 30;
+        s.server.header_read_timeout_seconds = 1;
     })
     .await;
     // 300 clients that send half a request head and then nothing.
@@ -160,8 +160,7 @@ async fn database_outage_gives_fast_503s_then_recovers(backend: Backend) {
     let mut database = TestDatabase::new(backend).await;
     let proxy = Proxy::start(common::proxy::target_of(&database.url)).await;
     database.url = proxy.url_through(&database.url);
-    let mut settings = common::test_settings(&database);
-    settings.database.health_check_interval_ms = 0;
+    let settings = common::test_settings(&database);
     let app = TestApp::start(database, settings).await;
     app.create_note("before the outage", false).await;
 

@@ -262,3 +262,45 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The URL of the `Link` relation `rel`, as sent (relative to the service).
+pub fn link_to(response: &reqwest::Response, rel: &str) -> Option<String> {
+    let header = response
+        .headers()
+        .get(reqwest::header::LINK)?
+        .to_str()
+        .unwrap();
+    header.split(", ").find_map(|link| {
+        let (url, params) = link.split_once(">; ")?;
+        (params == format!("rel=\"{rel}\"")).then(|| url.trim_start_matches('<').to_owned())
+    })
+}
+
+pub fn ids(list: &Value) -> Vec<i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// `X-Total-Count`, when the response has one.
+pub fn total(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().unwrap().parse().unwrap())
+}
+
+/// How many notes `GET /notes?{query}` counts with `Prefer: count=exact`.
+pub async fn counted(app: &TestApp, query: &str) -> u64 {
+    let response = app
+        .client
+        .get(app.url(&format!("/notes?{query}")))
+        .header("prefer", "count=exact")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    total(&response).expect("X-Total-Count with Prefer: count=exact")
+}

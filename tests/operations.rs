@@ -1,0 +1,186 @@
+//! What operators and clients rely on around the API, on every backend: problem details for
+//! routing errors (405 with `Allow`), health probes that tell the database's state, request
+//! ids, the served OpenAPI document and Swagger UI.
+
+mod common;
+
+use common::{Backend, TestApp, problem};
+use reqwest::{Method, header};
+use serde_json::{Value, json};
+
+backend_tests!(
+    routing_errors_are_problems_with_allow,
+    health_probes_report_database_state,
+    request_id_is_echoed_or_generated,
+);
+
+/// GETs `path` with an `x-request-id` header; returns the id the response carries.
+async fn request_id_answered(app: &TestApp, path: &str, id: &str) -> String {
+    let response = app
+        .client
+        .get(app.url(path))
+        .header("x-request-id", id)
+        .send()
+        .await
+        .unwrap();
+    response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn routing_errors_are_problems_with_allow(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = problem(app.get("/nothing/here").await, 404).await;
+    assert!(body["detail"].as_str().unwrap().contains("/nothing/here"));
+
+    let cases = [
+        (Method::DELETE, "/notes", "GET, POST"),
+        (Method::PUT, "/notes/", "GET, POST"),
+        (Method::POST, "/notes/1", "GET, PUT, PATCH, DELETE"),
+        (Method::POST, "/health/live", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        let mut allowed: Vec<_> = response.headers()[header::ALLOW]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .map(str::to_owned)
+            .collect();
+        allowed.sort();
+        let mut expected: Vec<_> = allow.split(", ").map(str::to_owned).collect();
+        expected.sort();
+        assert_eq!(allowed, expected, "{method} {path}");
+        problem(response, 405).await;
+    }
+    app.stop().await;
+}
+
+async fn health_probes_report_database_state(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let live = app.get("/health/live").await;
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status(), 200);
+
+    // Take the database away: readiness and data routes answer 503, liveness stays up,
+    // and no driver text reaches the client.
+    app.db.pool().close_by_ref().await.unwrap();
+    let body = problem(app.get("/health/ready").await, 503).await;
+    let list = problem(app.get("/notes").await, 503).await;
+    for body in [&body, &list] {
+        let text = body.to_string().to_lowercase();
+        for leak in ["pool", "sqlx", "sql", "connection closed", "select"] {
+            assert!(!text.contains(leak), "{leak:?} leaked: {text}");
+        }
+    }
+    assert_eq!(app.get("/health/live").await.status(), 200);
+    app.stop().await;
+}
+
+async fn request_id_is_echoed_or_generated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let generated = app.get("/notes").await;
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+
+    assert_eq!(
+        request_id_answered(&app, "/notes", "abc-123").await,
+        "abc-123"
+    );
+    // Errors carry it too.
+    assert_eq!(
+        request_id_answered(&app, "/missing", "err-1").await,
+        "err-1"
+    );
+    // An unusable id (spaces, too long) is replaced, not echoed.
+    for bad in ["has space", &"x".repeat(200)] {
+        let id = request_id_answered(&app, "/notes", bad).await;
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "{bad:?} was replaced by {id}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn served_spec_matches_the_checked_in_openapi_json() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let served: Value = app.get_json("/openapi.json").await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
+        std::fs::write(&path, pretty).unwrap();
+    }
+    let checked_in: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or(Value::Null);
+    assert!(
+        served == checked_in,
+        "the served spec differs from openapi.json: review the API change, then run \
+         `UPDATE_OPENAPI=1 cargo test --test operations served_spec` and commit openapi.json"
+    );
+    // Each operation documents exactly the problems it can answer with.
+    let expected = [
+        ("/notes", "get", vec!["200", "400", "500", "503"]),
+        (
+            "/notes",
+            "post",
+            vec!["201", "400", "413", "415", "422", "500", "503"],
+        ),
+        (
+            "/notes/{id}",
+            "get",
+            vec!["200", "304", "400", "404", "500", "503"],
+        ),
+        (
+            "/notes/{id}",
+            "put",
+            vec![
+                "200", "400", "404", "412", "413", "415", "422", "500", "503",
+            ],
+        ),
+        (
+            "/notes/{id}",
+            "delete",
+            vec!["204", "400", "404", "412", "500", "503"],
+        ),
+        ("/health/live", "get", vec!["200"]),
+        ("/health/ready", "get", vec!["200", "503"]),
+    ];
+    for (path, method, statuses) in expected {
+        let responses = served["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path} is documented"));
+        let documented: Vec<_> = responses.keys().map(String::as_str).collect();
+        assert_eq!(documented, statuses, "{method} {path}");
+    }
+    // Request bodies are closed: the service refuses fields it does not know.
+    for schema in ["NewNote", "NoteReplacement", "NoteChanges"] {
+        assert_eq!(
+            served["components"]["schemas"][schema]["additionalProperties"], false,
+            "{schema}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for path in ["/docs", "/docs/"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("swagger"), "{path} serves Swagger UI");
+    }
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 //! entity (`keyset`).
 
 pub mod availability;
+pub mod errors;
 pub mod handle;
 pub mod keyset;
 pub mod schema;

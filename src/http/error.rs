@@ -90,6 +90,9 @@ pub enum ApiError {
     Unavailable(DbErr),
     #[error("the request was not answered within {after:?}")]
     Timeout { after: std::time::Duration },
+    /// A statement stopped by its time bound, or a lock waited for too long.
+    #[error("the database did not answer in time: {0}")]
+    DatabaseTimeout(DbErr),
     #[error("internal error: {0}")]
     Internal(String),
     /// Any other error status poem reports (kept generic on purpose).
@@ -102,6 +105,7 @@ impl From<DbErr> for ApiError {
         match err {
             // The pool is exhausted or the server went away: a retry may well succeed.
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            _ if crate::db::errors::timed_out(&err) => Self::DatabaseTimeout(err),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -122,7 +126,9 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) | Self::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Timeout { .. } | Self::DatabaseTimeout(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Http(status) => *status,
         }
@@ -189,6 +195,11 @@ impl ApiError {
             Self::Unavailable(_) => {
                 plain("the database is not available right now; try again later".to_owned())
             }
+            Self::DatabaseTimeout(_) => typed(
+                "timeout",
+                "Request timed out".to_owned(),
+                "the database did not answer in time; try again later".to_owned(),
+            ),
             Self::Timeout { after } => typed(
                 "timeout",
                 "Request timed out".to_owned(),
@@ -207,6 +218,7 @@ impl ApiError {
         match self {
             Self::Unavailable(err) => tracing::warn!(error = %err, "database unavailable"),
             Self::Timeout { after } => tracing::warn!(?after, "request timed out"),
+            Self::DatabaseTimeout(err) => tracing::warn!(error = %err, "database timed out"),
             Self::Internal(err) => tracing::error!(error = %err, "internal error"),
             _ => {}
         }
@@ -222,7 +234,7 @@ impl ApiError {
             }
             Self::PreconditionFailed { etag, .. } => Some((header::ETAG, etag.clone())),
             // Both pass by themselves: say when to come back.
-            Self::Unavailable(_) | Self::Timeout { .. } => {
+            Self::Unavailable(_) | Self::Timeout { .. } | Self::DatabaseTimeout(_) => {
                 Some((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
             }
             _ => None,

@@ -1,4 +1,4 @@
-//! The one place that builds the service: database, routes, middleware, listener.
+//! The one place that builds the service: database, routes, middleware, listeners.
 //! `main.rs` and the integration tests both start the service through [`Application`].
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -8,7 +8,10 @@ use poem::{
     http::Method,
     middleware::{CatchPanic, NormalizePath, TrailingSlash},
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::{TcpListener, ToSocketAddrs},
+    sync::watch,
+};
 
 use crate::{
     api,
@@ -21,6 +24,7 @@ use crate::{
         request_timeout::RequestTimeout,
         spec::ApiDocument,
     },
+    metrics::{self, Metrics, requests::RecordRequests},
     server::{self, Limits},
     telemetry::request_log::RequestLog,
 };
@@ -39,33 +43,57 @@ pub enum StartupError {
     },
 }
 
-/// The routes and middleware, around a connected database.
-pub fn routes(db: Db, settings: &Settings) -> impl Endpoint + 'static {
+/// The routes and middleware, around a connected database. `metrics`: `None` when disabled.
+pub fn routes(
+    db: Db,
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+) -> impl Endpoint + 'static {
     let service = api::service(db);
     let document = ApiDocument::new(&service);
     let cors_origins = &settings.server.cors_allowed_origins;
     let mut routes = document.routes();
     routes.add("/docs", vec![Method::GET]);
     routes.add("/openapi.json", vec![Method::GET]);
-    Route::new()
+    // With `metrics.address` set, /metrics is served there only.
+    let metrics_here = metrics
+        .clone()
+        .filter(|_| matches!(settings.metrics.listen_address(), Ok(None)));
+    if metrics_here.is_some() {
+        routes.add(metrics::endpoint::PATH, vec![Method::GET]);
+    }
+    let routes = Arc::new(routes);
+    let mut route = Route::new()
         .nest("/", service)
         .at("/docs", document.swagger_ui())
-        .at("/openapi.json", document.spec_endpoint())
+        .at("/openapi.json", document.spec_endpoint());
+    if let Some(metrics_here) = metrics_here {
+        route = route.at(
+            metrics::endpoint::PATH,
+            metrics::endpoint::endpoint(metrics_here),
+        );
+    }
+    route
         .with(BodyLimit(settings.server.request_body_limit))
         .with(RequestTimeout(settings.server.request_timeout()))
-        .with(ProblemDetails(Arc::new(routes)))
+        .with(ProblemDetails(routes.clone()))
         // `/notes/` and `/notes` are the same route, without a redirect.
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CatchPanic::new().with_handler(panic_response))
         // Outside the panic catcher, so that even a 500 is readable by the browser.
         .with_if(!cors_origins.is_empty(), Cors::new(cors_origins))
+        // Outside all but the log line: it sees the final status and the whole latency.
+        .with(RecordRequests::new(metrics, routes))
         .with(RequestLog)
 }
 
-/// A service ready to run: database connected and migrated (or checked), port bound.
+/// A service ready to run: database connected and migrated (or checked), ports bound.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The separate metrics listener (`metrics.address`), when there is one.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
+    metrics: Option<Arc<Metrics>>,
     db: Db,
     settings: Settings,
 }
@@ -74,15 +102,27 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
         db::schema::prepare(db.pool(), &settings.database).await?;
-        let (listener, local_addr) = listen(&settings.server.host, settings.server.port)
+        let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
             .await
             .map_err(|source| StartupError::Bind {
                 address: format!("{}:{}", settings.server.host, settings.server.port),
                 source,
             })?;
+        let metrics = settings.metrics.enabled.then(|| Metrics::new(db.clone()));
+        let metrics_listener = match settings.metrics.listen_address() {
+            Ok(Some(address)) if metrics.is_some() => {
+                Some(listen(address).await.map_err(|source| StartupError::Bind {
+                    address: address.to_string(),
+                    source,
+                })?)
+            }
+            _ => None,
+        };
         Ok(Self {
             listener,
             local_addr,
+            metrics_listener,
+            metrics,
             db,
             settings,
         })
@@ -92,27 +132,57 @@ impl Application {
         self.local_addr
     }
 
+    /// Where the separate metrics listener is bound (`metrics.address`), if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, address)| *address)
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish
-    /// within the grace period, and closes the pool.
+    /// Serves until `shutdown` resolves, then stops accepting (on every listener), lets
+    /// in-flight requests finish within the grace period, and closes the pool.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let app = routes(self.db.clone(), &self.settings);
-        let limits = Limits {
+        let app = routes(self.db.clone(), &self.settings, self.metrics.clone());
+        let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),
             shutdown_grace: self.settings.server.shutdown_grace(),
         };
-        server::serve(self.listener, self.local_addr, app, limits, shutdown).await;
+        let (stop, stopping) = watch::channel(false);
+        let main = server::serve(
+            self.listener,
+            self.local_addr,
+            app,
+            limits(),
+            stopped(stopping.clone()),
+        );
+        let side = async {
+            if let (Some((listener, address)), Some(metrics)) =
+                (self.metrics_listener, self.metrics)
+            {
+                let app = metrics::endpoint::standalone(metrics);
+                server::serve(listener, address, app, limits(), stopped(stopping)).await;
+            }
+        };
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(signal, main, side);
         if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }
     }
 }
 
-async fn listen(host: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind((host, port)).await?;
+/// Resolves once the service is told to stop (or the sender is gone).
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+async fn listen(address: impl ToSocketAddrs) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address).await?;
     let local_addr = listener.local_addr()?;
     Ok((listener, local_addr))
 }

@@ -1,7 +1,7 @@
 //! Layered settings: `config/default.toml` < `config/$APP_ENV.toml` < `config/local.toml`
 //! < `APP__SECTION__KEY` env vars < `DATABASE_URL`. Every key is documented in the README.
 
-use std::{collections::HashMap, fmt, path::Path, time::Duration};
+use std::{collections::HashMap, fmt, net::SocketAddr, path::Path, time::Duration};
 
 use config::{Config, Environment, File};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +84,15 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `info,sqlx=warn`; `RUST_LOG` overrides it.
     pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Record request and pool metrics and serve them at `GET /metrics`.
+    pub enabled: bool,
+    /// Empty: `/metrics` on the main port. `IP:PORT`: only on a listener of its own there.
+    pub address: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -266,7 +276,25 @@ impl Settings {
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &self.log.level, &err.to_string());
         }
+        if self.metrics.listen_address().is_err() {
+            return bad(
+                "metrics.address",
+                &format!("{:?}", self.metrics.address),
+                "must be empty (serve /metrics on the main port) or an IP address and port \
+                 such as 127.0.0.1:9464",
+            );
+        }
         Ok(())
+    }
+}
+
+impl MetricsSettings {
+    /// The separate listener's address; `None` to serve on the main port.
+    pub fn listen_address(&self) -> Result<Option<SocketAddr>, std::net::AddrParseError> {
+        match self.address.trim() {
+            "" => Ok(None),
+            address => address.parse().map(Some),
+        }
     }
 }
 

@@ -5,9 +5,9 @@
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
-//! - `config`: settings; `telemetry`: logs and request ids; `probe`: the `healthcheck`
-//!   command; `server`: HTTP/1.1 serving with its timeouts; `app`: assembles all of it
-//!   (used by `main.rs` and the tests).
+//! - `config`: settings; `telemetry`: logs and request ids; `metrics`: Prometheus metrics
+//!   at `/metrics`; `probe`: the `healthcheck` command; `server`: HTTP/1.1 serving with its
+//!   timeouts; `app`: assembles all of it (used by `main.rs` and the tests).
 
 pub mod api;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod notes;
 pub mod probe;
 pub mod server;

@@ -69,6 +69,9 @@ async fn main() -> ExitCode {
         "listening on http://{}",
         app.local_addr()
     );
+    if let Some(address) = app.metrics_addr() {
+        tracing::info!("metrics on http://{address}/metrics");
+    }
     app.run_until(shutdown).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS

@@ -119,6 +119,34 @@ fn shipped_profiles_mean_what_the_readme_says() {
 
     let test = load(&dir, "test", &[]).unwrap();
     assert_eq!(test.server.port, 0);
+
+    for profile in [&dev, &prod, &test] {
+        assert!(profile.metrics.enabled, "metrics on by default");
+        assert_eq!(
+            profile.metrics.listen_address().unwrap(),
+            None,
+            "metrics on the main port by default"
+        );
+    }
+}
+
+#[test]
+fn metrics_settings_come_from_the_environment_too() {
+    let dir = common::config_dir();
+    let s = load(
+        &dir,
+        "production",
+        &[
+            ("APP__METRICS__ENABLED", "false"),
+            ("APP__METRICS__ADDRESS", "127.0.0.1:9464"),
+        ],
+    )
+    .unwrap();
+    assert!(!s.metrics.enabled);
+    assert_eq!(
+        s.metrics.listen_address().unwrap(),
+        Some("127.0.0.1:9464".parse().unwrap())
+    );
 }
 
 #[test]
@@ -171,6 +199,14 @@ fn bad_values_name_the_key_and_the_value() {
         (
             &[("APP__SERVER__CORS_ALLOWED_ORIGINS", "app.example.com")],
             &["server.cors_allowed_origins", "app.example.com"],
+        ),
+        (
+            &[("APP__METRICS__ADDRESS", "localhost")],
+            &["metrics.address", "localhost"],
+        ),
+        (
+            &[("APP__METRICS__ADDRESS", "0.0.0.0:99999")],
+            &["metrics.address", "0.0.0.0:99999"],
         ),
     ];
     for (vars, needles) in cases {

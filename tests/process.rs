@@ -40,6 +40,13 @@ fn invalid_config_stops_start_up_naming_key_and_value() {
         text.contains("server.port") && text.contains("eighty"),
         "{text}"
     );
+    let (status, text) =
+        run(command(SERVICE, "development").env("APP__METRICS__ADDRESS", "metrics:9464"));
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("metrics.address") && text.contains("metrics:9464"),
+        "{text}"
+    );
     let (status, text) = run(&mut command(SERVICE, "no-such-profile"));
     assert_eq!(status.code(), Some(2), "{text}");
     assert!(text.contains("no-such-profile"), "{text}");

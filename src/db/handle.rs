@@ -1,8 +1,17 @@
 //! `Db`: the service's database handle. It is the SeaORM pool, seen through the database
 //! server's availability (see `availability`): database functions take it like any SeaORM
-//! connection (`&impl ConnectionTrait`, `&impl TransactionTrait`).
+//! connection (`&impl ConnectionTrait`, `&impl TransactionTrait`). It also counts the calls
+//! in flight through it, from which the metrics estimate how many wait for a connection
+//! (sqlx does not expose its waiters).
 
-use std::{future::Future, pin::Pin};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -16,11 +25,16 @@ use super::availability::Availability;
 pub struct Db {
     pool: DatabaseConnection,
     availability: Availability,
+    calls: Arc<AtomicUsize>,
 }
 
 impl Db {
     pub fn new(pool: DatabaseConnection, availability: Availability) -> Self {
-        Self { pool, availability }
+        Self {
+            pool,
+            availability,
+            calls: Arc::default(),
+        }
     }
 
     /// The pool itself, for what is not a query (closing it, its statistics).
@@ -29,7 +43,35 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.availability.run(self.pool.ping()).await
+        self.run(self.pool.ping()).await
+    }
+
+    /// Calls through this handle (all its clones) that are waiting for a connection or
+    /// holding one right now. A transaction from `begin` counts only while it begins.
+    pub fn calls_in_flight(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Runs a database call, counted in `calls_in_flight` until it ends or is dropped.
+    async fn run<T>(&self, call: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+        let _counted = InFlight::enter(&self.calls);
+        self.availability.run(call).await
+    }
+}
+
+/// One call in flight; the count goes down when it is dropped, even when cancelled.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(calls: &'a AtomicUsize) -> Self {
+        calls.fetch_add(1, Ordering::Relaxed);
+        Self(calls)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -40,21 +82,19 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.availability.run(self.pool.execute_raw(stmt)).await
+        self.run(self.pool.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.availability
-            .run(self.pool.execute_unprepared(sql))
-            .await
+        self.run(self.pool.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.availability.run(self.pool.query_one_raw(stmt)).await
+        self.run(self.pool.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.availability.run(self.pool.query_all_raw(stmt)).await
+        self.run(self.pool.query_all_raw(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
@@ -68,7 +108,7 @@ impl TransactionTrait for Db {
     type Transaction = DatabaseTransaction;
 
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.availability.run(self.pool.begin()).await
+        self.run(self.pool.begin()).await
     }
 
     async fn begin_with_config(
@@ -77,16 +117,14 @@ impl TransactionTrait for Db {
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
         let begin = self.pool.begin_with_config(isolation_level, access_mode);
-        self.availability.run(begin).await
+        self.run(begin).await
     }
 
     async fn begin_with_options(
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.availability
-            .run(self.pool.begin_with_options(options))
-            .await
+        self.run(self.pool.begin_with_options(options)).await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
@@ -118,6 +156,8 @@ impl TransactionTrait for Db {
         self.availability
             .check()
             .map_err(TransactionError::Connection)?;
+        // It holds its connection for the whole callback: counted for all of it.
+        let _counted = InFlight::enter(&self.calls);
         self.pool
             .transaction_with_config(callback, isolation_level, access_mode)
             .await

@@ -1,11 +1,12 @@
 //! Connecting to the database with per-backend pool settings (`Db`, in `handle`, watched
-//! by `availability`), the schema check at start-up (`schema`), and keyset paging for any
-//! entity (`keyset`).
+//! by `availability`), the schema check at start-up (`schema`), keyset paging for any
+//! entity (`keyset`), and the pool's state for the metrics (`pool_stats`).
 
 pub mod availability;
 pub mod errors;
 pub mod handle;
 pub mod keyset;
+pub mod pool_stats;
 pub mod schema;
 
 pub use handle::Db;

@@ -1,8 +1,9 @@
-//! The paths the app serves, their methods (for a 405's `Allow` header) and what each
-//! parameter accepts (to word a refused parameter in the API's own terms). Read from the
-//! OpenAPI document itself, so it cannot drift from the API.
+//! The paths the app serves, their methods (for a 405's `Allow` header), their templates
+//! (`/notes/{id}`, the route label of the metrics) and what each parameter accepts (to word a
+//! refused parameter in the API's own terms). Read from the OpenAPI document itself, so it
+//! cannot drift from the API.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use poem::http::Method;
 use serde_json::Value;
@@ -14,6 +15,8 @@ pub struct RouteTable {
 
 #[derive(Debug)]
 struct Route {
+    /// The path as the spec writes it, e.g. `/notes/{id}`.
+    template: Arc<str>,
     segments: Vec<Segment>,
     methods: Vec<Method>,
     /// Parameter name -> what it accepts, e.g. "must be an integer from 1 to 1000".
@@ -58,7 +61,8 @@ impl RouteTable {
     }
 
     fn find(&self, path: &str) -> Option<&Route> {
-        let parts: Vec<_> = path.trim_matches('/').split('/').collect();
+        // Empty segments are skipped, as `NormalizePath` does before the router sees a path.
+        let parts: Vec<_> = segments(path).collect();
         self.routes.iter().find(|route| {
             route.segments.len() == parts.len()
                 && route
@@ -70,6 +74,11 @@ impl RouteTable {
                         Segment::Variable(_) => true,
                     })
         })
+    }
+
+    /// The template of the route that serves `path` (`/notes/{id}` for `/notes/7`), if any.
+    pub fn template(&self, path: &str) -> Option<&Arc<str>> {
+        self.find(path).map(|route| &route.template)
     }
 
     /// The methods served on `path` (empty when no route matches).
@@ -108,9 +117,7 @@ impl RouteTable {
 
 impl Route {
     fn new(path: &str, methods: Vec<Method>, params: HashMap<String, String>) -> Self {
-        let segments = path
-            .trim_matches('/')
-            .split('/')
+        let parsed = segments(path)
             .map(
                 |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                     Some(name) => Segment::Variable(name.to_owned()),
@@ -119,11 +126,16 @@ impl Route {
             )
             .collect();
         Self {
-            segments,
+            template: path.into(),
+            segments: parsed,
             methods,
             params,
         }
     }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|segment| !segment.is_empty())
 }
 
 /// What a parameter with this JSON schema accepts, e.g. "must be an integer from 1 to 1000".
@@ -181,5 +193,24 @@ mod tests {
         assert_eq!(table.path_param_name("/items/7", "param0"), "id");
         assert_eq!(table.allowed_methods("/items/7"), [Method::GET]);
         assert!(table.allowed_methods("/nothing").is_empty());
+    }
+
+    #[test]
+    fn a_path_maps_to_its_template_whatever_its_values() {
+        let spec = serde_json::json!({"paths": {
+            "/items": {"get": {}},
+            "/items/{id}": {"get": {}}
+        }});
+        let mut table = RouteTable::from_spec(&spec);
+        table.add("/metrics", vec![Method::GET]);
+        let template = |path| table.template(path).map(|t| t.to_string());
+        for path in ["/items/7", "/items/abc", "/items/7/", "//items//7"] {
+            assert_eq!(template(path).as_deref(), Some("/items/{id}"), "{path}");
+        }
+        assert_eq!(template("/items/").as_deref(), Some("/items"));
+        assert_eq!(template("/metrics").as_deref(), Some("/metrics"));
+        assert_eq!(template("/items/7/more"), None);
+        assert_eq!(template("/nothing"), None);
+        assert_eq!(template("/"), None);
     }
 }

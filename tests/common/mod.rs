@@ -139,6 +139,8 @@ pub fn test_settings(database: &TestDatabase) -> Settings {
 /// A running service on 127.0.0.1:<free port>.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The separate metrics listener, when `metrics.address` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub client: Client,
     pub database: TestDatabase,
     pub db: notes_service::db::Db,
@@ -164,6 +166,7 @@ impl TestApp {
             .await
             .expect("the service starts");
         let addr = app.local_addr();
+        let metrics_addr = app.metrics_addr();
         let db = app.db().clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
@@ -171,6 +174,7 @@ impl TestApp {
         }));
         Self {
             addr,
+            metrics_addr,
             client: Client::new(),
             database,
             db,

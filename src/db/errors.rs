@@ -2,6 +2,22 @@
 
 use sea_orm::{DbErr, RuntimeErr};
 
+/// The connection broke under the statement (the server restarted, a proxy dropped it): the
+/// pool replaces it, and a retry may well succeed.
+pub fn connection_lost(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error;
+
+    match err {
+        DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err)) => {
+            matches!(
+                err.as_ref(),
+                Error::Io(_) | Error::Protocol(_) | Error::PoolClosed | Error::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
 /// The statement was stopped for taking too long, or waited too long for a lock: PostgreSQL
 /// `statement_timeout` / `lock_timeout` (SQLSTATE 57014, 55P03), MySQL/MariaDB lock wait
 /// timeouts (errors 1205, 3024 and MariaDB's 1969), SQLite busy (5, and its extended codes).

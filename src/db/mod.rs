@@ -30,6 +30,9 @@ pub enum ConnectError {
     },
 }
 
+/// A pooled connection idle this long is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// (max, min) pool connections when the settings leave them unset. SQLite writes are
 /// serialized by the database itself, but WAL lets readers run beside the writer.
 fn pool_defaults(backend: Backend) -> (u32, u32) {
@@ -53,7 +56,11 @@ pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
         .idle_timeout(Duration::from_secs(settings.idle_timeout_seconds))
         .max_lifetime(Duration::from_secs(settings.max_lifetime_seconds))
         // Statement logging at INFO is slow under load and noisy; tracing at DEBUG suffices.
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // sqlx pings every connection it hands out by default: a round trip per request.
+        // Ping only connections idle long enough to have been dropped by the server or a
+        // proxy; a hot connection that breaks anyway gives a 503 (see `errors`).
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
     if backend == Backend::Sqlite {
         configure_sqlite(&mut options, settings);
     }

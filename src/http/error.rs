@@ -105,6 +105,7 @@ impl From<DbErr> for ApiError {
         match err {
             // The pool is exhausted or the server went away: a retry may well succeed.
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            _ if crate::db::errors::connection_lost(&err) => Self::Unavailable(err),
             _ if crate::db::errors::timed_out(&err) => Self::DatabaseTimeout(err),
             other => Self::Internal(other.to_string()),
         }

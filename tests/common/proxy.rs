@@ -59,12 +59,16 @@ impl Proxy {
         }
     }
 
-    /// The server is back, on the same port.
+    /// The server is back, on the same port (once the cut listener has been dropped).
     pub async fn restore(&self) {
-        let listener = TcpListener::bind(self.addr)
-            .await
-            .expect("the same port again");
-        self.serve(listener);
+        for _ in 0..100 {
+            if let Ok(listener) = TcpListener::bind(self.addr).await {
+                self.serve(listener);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{} could not be bound again", self.addr);
     }
 
     /// `url` with its host and port replaced by the proxy's.

@@ -83,8 +83,8 @@ pub fn routes(
         // Outside the panic catcher, so that even a 500 is readable by the browser.
         .with_if(!cors_origins.is_empty(), Cors::new(cors_origins))
         // Outside all but the log line: it sees the final status and the whole latency.
-        .with(RecordRequests::new(metrics, routes))
-        .with(RequestLog)
+        .with(RecordRequests::new(metrics, routes.clone()))
+        .with(RequestLog::new(routes))
 }
 
 /// A service ready to run: database connected and migrated (or checked), ports bound.

@@ -5,9 +5,10 @@
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
-//! - `config`: settings; `telemetry`: logs and request ids; `metrics`: Prometheus metrics
-//!   at `/metrics`; `probe`: the `healthcheck` command; `server`: HTTP/1.1 serving with its
-//!   timeouts; `app`: assembles all of it (used by `main.rs` and the tests).
+//! - `config`: settings; `telemetry`: logs, request ids and opt-in trace export; `metrics`:
+//!   Prometheus metrics at `/metrics`; `probe`: the `healthcheck` command; `server`:
+//!   HTTP/1.1 serving with its timeouts; `app`: assembles all of it (used by `main.rs` and
+//!   the tests).
 
 pub mod api;
 pub mod app;

@@ -53,7 +53,13 @@ async fn main() -> ExitCode {
             }
         };
     }
-    telemetry::init(&settings.log);
+    let telemetry = match telemetry::init(&settings.log) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("notes-service: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let database = settings.database.url.to_string();
     let app = match Application::build(settings).await {
         Ok(app) => app,
@@ -73,6 +79,8 @@ async fn main() -> ExitCode {
         tracing::info!("metrics on http://{address}/metrics");
     }
     app.run_until(shutdown).await;
+    // After the server has stopped: the spans of the last requests are still queued.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }

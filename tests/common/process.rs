@@ -15,7 +15,12 @@ pub const SERVICE: &str = env!("CARGO_BIN_EXE_notes-service");
 pub fn command(program: impl AsRef<std::ffi::OsStr>, profile: &str) -> Command {
     let mut cmd = Command::new(program);
     for (key, _) in std::env::vars() {
-        if key.starts_with("APP_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+        // OTEL_*: a developer's tracing settings must not reach (or change) the tests.
+        if key.starts_with("APP_")
+            || key.starts_with("OTEL_")
+            || key == "DATABASE_URL"
+            || key == "RUST_LOG"
+        {
             cmd.env_remove(key);
         }
     }

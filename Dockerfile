@@ -20,8 +20,10 @@ WORKDIR /build
 ENV CARGO_TERM_COLOR=never
 
 # 1. Dependencies only, in their own layer: the manifests and the lock file with stub
-#    sources. This layer is rebuilt only when Cargo.toml, Cargo.lock or
-#    migration/Cargo.toml change, so editing src/ does not recompile every crate.
+#    sources. This layer is rebuilt only when Cargo.toml, Cargo.lock,
+#    migration/Cargo.toml or .cargo/config.toml (build flags for the bundled SQLite)
+#    change, so editing src/ does not recompile every crate.
+COPY .cargo/ .cargo/
 COPY Cargo.toml Cargo.lock ./
 COPY migration/Cargo.toml migration/
 RUN set -eux; \

@@ -60,3 +60,24 @@ async fn every_list_shape_is_an_index_range_search_on_sqlite() {
     }
     assert_eq!(shapes, 18);
 }
+
+/// `.cargo/config.toml` builds the bundled SQLite with the query planner stability guarantee;
+/// without it SQLite re-plans every cached statement whose `LIMIT ?` is bound again, which
+/// cost about a sixth of a list request's CPU time.
+#[tokio::test]
+async fn sqlite_keeps_cached_plans_whatever_the_bound_limit() {
+    let db = Database::connect("sqlite::memory:").await.unwrap();
+    let used = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS used",
+        ))
+        .await
+        .unwrap()
+        .and_then(|row| row.try_get::<i64>("", "used").ok());
+    assert_eq!(
+        used,
+        Some(1),
+        "SQLite built without SQLITE_ENABLE_QPSG: is LIBSQLITE3_FLAGS in .cargo/config.toml?"
+    );
+}

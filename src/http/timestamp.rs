@@ -18,10 +18,11 @@ impl Timestamp {
     /// stack buffer, about a tenth of the work of chrono's general formatter, which it falls
     /// back to for what the fixed layout cannot hold (a year outside 0..=9999, a leap second).
     fn with_text<R>(&self, use_text: impl FnOnce(&str) -> R) -> R {
-        let t = &self.0;
+        // The naive UTC value: `DateTime`'s accessors would apply the (zero) offset each time.
+        let t = self.0.naive_utc();
         let (year, micros) = (t.year(), t.nanosecond() / 1_000);
         if !(0..=9999).contains(&year) || micros >= 1_000_000 {
-            return use_text(&t.to_rfc3339_opts(SecondsFormat::Micros, true));
+            return use_text(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true));
         }
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
         let mut digits = |at: usize, width: usize, mut value: u32| {

@@ -59,7 +59,36 @@ pub async fn connect_single(mut options: ConnectOptions) -> Result<DatabaseConne
         .max_lifetime(None::<Duration>)
         .test_before_acquire(false)
         .connect_lazy(false);
-    Database::connect(options).await
+    connect(options).await
+}
+
+/// `Database::connect`, with one SQLite race handled: the first connections to a brand-new
+/// file switch it to WAL, and when two processes (replicas, or the service and a migration
+/// job) do that at the same moment, SQLite may answer one of them "database is locked" at
+/// once rather than wait, since waiting could deadlock. That connect is tried again.
+pub async fn connect(options: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    const ATTEMPTS: u32 = 20;
+    let sqlite = options.get_url().starts_with("sqlite:");
+    let mut attempt = 1;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err) if sqlite && attempt < ATTEMPTS && sqlite_busy(&err) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLITE_BUSY or one of its extended codes (the low byte is 5), while connecting to SQLite.
+fn sqlite_busy(err: &DbErr) -> bool {
+    let DbErr::Conn(sea_orm_migration::sea_orm::RuntimeErr::SqlxError(err)) = err else {
+        return false;
+    };
+    err.as_database_error()
+        .and_then(|database| database.code())
+        .is_some_and(|code| code.parse::<u32>().is_ok_and(|code| code & 0xff == 5))
 }
 
 /// The [`Migrator`] as the `migration` binary runs it: `up`, `down`, `fresh`, `refresh` and

@@ -13,7 +13,7 @@ pub use handle::Db;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DbErr};
+use sea_orm::{ConnectOptions, DbErr};
 
 use self::availability::Availability;
 use crate::config::{Backend, DatabaseSettings, DatabaseUrl};
@@ -87,7 +87,7 @@ pub async fn connect(
     if backend == Backend::MySql {
         bound_mysql_lock_waits(&mut options, statement_timeout);
     }
-    let pool = Database::connect(options)
+    let pool = migration::connect(options)
         .await
         .map_err(|source| ConnectError::Connect {
             url: url.clone(),

@@ -58,6 +58,15 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
         .map_or(0.0, |s| s.value)
 }
 
+/// `http_requests_total` for one method, route template and status (0 when never counted).
+fn requests_total(samples: &[Sample], method: &str, route: &str, status: &str) -> f64 {
+    value(
+        samples,
+        "http_requests_total",
+        &[("method", method), ("route", route), ("status", status)],
+    )
+}
+
 fn gauge(samples: &[Sample], name: &str) -> f64 {
     samples
         .iter()
@@ -104,13 +113,7 @@ async fn requests_are_counted_by_route_template_never_by_raw_path() {
     assert_eq!(delete.headers()["allow"], "GET");
 
     let samples = scrape(&app).await;
-    let total = |method: &str, route: &str, status: &str| {
-        value(
-            &samples,
-            "http_requests_total",
-            &[("method", method), ("route", route), ("status", status)],
-        )
-    };
+    let total = |method, route, status| requests_total(&samples, method, route, status);
     assert_eq!(total("POST", "/notes", "201"), 1.0);
     assert_eq!(total("GET", "/notes/{id}", "200"), 2.0);
     assert_eq!(total("GET", "/notes/{id}", "404"), 1.0);
@@ -183,13 +186,7 @@ async fn requests_cut_short_keep_their_route() {
     assert_eq!(app.post("/notes", &big).await.status(), 413);
 
     let samples = scrape(&app).await;
-    let total = |method: &str, route: &str, status: &str| {
-        value(
-            &samples,
-            "http_requests_total",
-            &[("method", method), ("route", route), ("status", status)],
-        )
-    };
+    let total = |method, route, status| requests_total(&samples, method, route, status);
     assert_eq!(total("GET", "/notes/{id}", "503"), 1.0);
     assert_eq!(total("POST", "/notes", "413"), 1.0);
     app.stop().await;

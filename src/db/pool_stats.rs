@@ -47,31 +47,24 @@ fn sqlx_pool_stats(pool: &DatabaseConnection) -> Option<(u32, usize, u32)> {
     match &pool.inner {
         #[cfg(feature = "sqlite")]
         DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
-            let pool = pool.get_sqlite_connection_pool();
-            Some((
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ))
+            Some(counts(pool.get_sqlite_connection_pool()))
         }
         #[cfg(feature = "postgres")]
         DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
-            let pool = pool.get_postgres_connection_pool();
-            Some((
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ))
+            Some(counts(pool.get_postgres_connection_pool()))
         }
         #[cfg(feature = "mysql")]
         DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
-            let pool = pool.get_mysql_connection_pool();
-            Some((
-                pool.size(),
-                pool.num_idle(),
-                pool.options().get_max_connections(),
-            ))
+            Some(counts(pool.get_mysql_connection_pool()))
         }
         _ => None,
     }
+}
+
+fn counts<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> (u32, usize, u32) {
+    (
+        pool.size(),
+        pool.num_idle(),
+        pool.options().get_max_connections(),
+    )
 }

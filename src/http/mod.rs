@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
-//! middleware, entity tags and conditional requests, request body limits, the validating JSON extractor, JSON responses,
-//! timestamps, pagination, the request deadline, CORS, and the served OpenAPI document.
+//! middleware, entity tags and conditional requests, request body limits, the validating
+//! JSON extractor, JSON responses, timestamps, pagination, the request deadline, CORS,
+//! method names for labels, and the served OpenAPI document.
 
 pub mod body_limit;
 pub mod cors;
@@ -10,6 +11,7 @@ pub mod error_docs;
 pub mod etag;
 pub mod json_body;
 pub mod json_response;
+pub mod method;
 pub mod pagination;
 pub mod problem_details;
 pub mod request_timeout;

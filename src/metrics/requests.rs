@@ -13,7 +13,7 @@ use prometheus_client::{
 };
 
 use super::Metrics;
-use crate::http::route_table::RouteTable;
+use crate::http::{method::standard_name, route_table::RouteTable};
 
 /// The route label of a request no route serves (a 404 from the router).
 pub const UNMATCHED: &str = "unmatched";
@@ -155,21 +155,7 @@ impl Drop for InFlight<'_> {
 
 /// The standard methods by name; any other (clients may send anything) is one label, `OTHER`.
 fn method_label(method: &Method) -> &'static str {
-    static KNOWN: [(Method, &str); 9] = [
-        (Method::GET, "GET"),
-        (Method::HEAD, "HEAD"),
-        (Method::POST, "POST"),
-        (Method::PUT, "PUT"),
-        (Method::PATCH, "PATCH"),
-        (Method::DELETE, "DELETE"),
-        (Method::OPTIONS, "OPTIONS"),
-        (Method::TRACE, "TRACE"),
-        (Method::CONNECT, "CONNECT"),
-    ];
-    KNOWN
-        .iter()
-        .find(|(known, _)| known == method)
-        .map_or("OTHER", |(_, name)| name)
+    standard_name(method).unwrap_or("OTHER")
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use poem::{
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::http::method::standard_name;
+
 /// Gives the request span its parent and request attributes, starts it, and records its
 /// trace id on it (so every log line in the request carries it). The returned context is
 /// the started OpenTelemetry span, for [`finish`].
@@ -70,19 +72,10 @@ pub fn finish(cx: &Context, method: &Method, route: Option<&str>, status: Status
 /// The method as the conventions spell it (`_OTHER` for a non-standard one), and the original
 /// when it is not standard.
 fn method_attribute(method: &Method) -> (&'static str, Option<String>) {
-    let known = match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::CONNECT => "CONNECT",
-        Method::OPTIONS => "OPTIONS",
-        Method::TRACE => "TRACE",
-        Method::PATCH => "PATCH",
-        _ => return ("_OTHER", Some(method.as_str().to_owned())),
-    };
-    (known, None)
+    match standard_name(method) {
+        Some(name) => (name, None),
+        None => ("_OTHER", Some(method.as_str().to_owned())),
+    }
 }
 
 /// Request headers as the propagator reads them.

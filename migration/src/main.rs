@@ -17,6 +17,10 @@ use sea_orm_migration::{
 };
 
 fn main() -> ExitCode {
+    if let Err(message) = generate_into_this_crate() {
+        eprintln!("migration: {message}");
+        return ExitCode::FAILURE;
+    }
     let explicit_url = std::env::args().any(|a| a == "-u" || a.starts_with("--database-url"));
     if !explicit_url && std::env::var_os("DATABASE_URL").is_none() {
         match migration::config_database_url() {
@@ -49,6 +53,20 @@ fn main() -> ExitCode {
     // run_cli exits with a non-zero code itself when a migration fails.
     runtime.block_on(cli::run_cli_with_connection(migrator, connect));
     ExitCode::SUCCESS
+}
+
+/// `generate NAME` writes `src/<migration>.rs` and edits `src/lib.rs` under the current
+/// directory. Run from anywhere else (the repository root), it would write into another
+/// crate; so it always works on this crate's own sources when they are there (a source
+/// checkout, as in `cargo run`), whatever the current directory.
+fn generate_into_this_crate() -> Result<(), String> {
+    let generating = std::env::args().skip(1).any(|arg| arg == "generate");
+    let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !generating || !crate_dir.join("src/lib.rs").is_file() {
+        return Ok(());
+    }
+    std::env::set_current_dir(crate_dir)
+        .map_err(|err| format!("cannot enter {}: {err}", crate_dir.display()))
 }
 
 async fn connect(mut options: ConnectOptions) -> Result<DbConn, DbErr> {

@@ -1,4 +1,5 @@
-//! What a database error means for the caller, across backends.
+//! What a database error means for the caller, across backends: a lost connection, a
+//! statement stopped by its time bound, a unique index refusing a duplicate.
 
 use sea_orm::{DbErr, RuntimeErr};
 
@@ -48,4 +49,66 @@ pub fn timed_out(err: &DbErr) -> bool {
         return code.is_some_and(|c| c.parse::<u32>().is_ok_and(|c| c & 0xff == 5));
     }
     false
+}
+
+/// A write refused because a unique index already holds its value, as far as the backend
+/// says which: PostgreSQL names the constraint and its columns, MySQL/MariaDB the index,
+/// SQLite the columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UniqueViolation {
+    /// The unique index (or constraint) that refused the write.
+    pub index: Option<String>,
+    /// Its columns, without the table name.
+    pub columns: Vec<String>,
+}
+
+/// `Some` when `err` is a unique-constraint violation, on any backend.
+pub fn unique_violation(err: &DbErr) -> Option<UniqueViolation> {
+    let sea_orm::SqlErr::UniqueConstraintViolation(message) = err.sql_err()? else {
+        return None;
+    };
+    #[cfg(feature = "postgres")]
+    if let DbErr::Query(RuntimeErr::SqlxError(sqlx)) | DbErr::Exec(RuntimeErr::SqlxError(sqlx)) =
+        err
+        && let Some(pg) = sqlx
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>())
+    {
+        // detail: `Key (url)=(https://example.com) already exists.`
+        let columns = pg
+            .detail()
+            .and_then(|detail| {
+                detail
+                    .strip_prefix("Key (")?
+                    .split_once(")=(")
+                    .map(|(c, _)| c)
+            })
+            .map(|columns| columns.split(", ").map(str::to_owned).collect())
+            .unwrap_or_default();
+        return Some(UniqueViolation {
+            index: pg.constraint().map(str::to_owned),
+            columns,
+        });
+    }
+    // SQLite: `UNIQUE constraint failed: bookmarks.url`
+    if let Some(columns) = message.strip_prefix("UNIQUE constraint failed: ") {
+        let columns = columns
+            .split(", ")
+            .map(|column| column.rsplit('.').next().unwrap_or(column).to_owned())
+            .collect();
+        return Some(UniqueViolation {
+            index: None,
+            columns,
+        });
+    }
+    // MySQL/MariaDB: `Duplicate entry 'x' for key 'idx_bookmarks_url'` (MySQL 8 writes
+    // `bookmarks.idx_bookmarks_url`).
+    let index = message
+        .rsplit_once(" for key '")
+        .and_then(|(_, key)| key.strip_suffix('\''))
+        .map(|key| key.rsplit('.').next().unwrap_or(key).to_owned());
+    Some(UniqueViolation {
+        index,
+        columns: Vec::new(),
+    })
 }

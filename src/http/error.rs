@@ -68,6 +68,13 @@ pub enum ApiError {
         id: i64,
         etag: String,
     },
+    /// A unique index already holds the value; `field` names the body field it guards when
+    /// the resource says so (see `resource::Unique`).
+    #[error("{} conflicts with an existing one", resource.unwrap_or("the item"))]
+    Conflict {
+        resource: Option<&'static str>,
+        field: Option<&'static str>,
+    },
     #[error("invalid request body")]
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON: {0}")]
@@ -105,6 +112,12 @@ impl From<DbErr> for ApiError {
         match err {
             // The pool is exhausted or the server went away: a retry may well succeed.
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
+            // A resource that says which index guards which field names it (see
+            // `Resource::write_error`); without that, still a 409, never a 500.
+            _ if crate::db::errors::unique_violation(&err).is_some() => Self::Conflict {
+                resource: None,
+                field: None,
+            },
             _ if crate::db::errors::connection_lost(&err) => Self::Unavailable(err),
             _ if crate::db::errors::timed_out(&err) => Self::DatabaseTimeout(err),
             other => Self::Internal(other.to_string()),
@@ -122,6 +135,7 @@ impl ApiError {
         match self {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -163,6 +177,17 @@ impl ApiError {
                 "Precondition failed".to_owned(),
                 format!("{self}; read it again and retry with that ETag"),
             ),
+            Self::Conflict { resource, field } => {
+                let item = resource.unwrap_or("item");
+                let detail = match field {
+                    Some(field) => format!("another {item} already has this `{field}`"),
+                    None => format!("another {item} already has one of these values"),
+                };
+                Problem {
+                    errors: field.map(|field| vec![FieldError::new(field, "is already taken")]),
+                    ..typed("already-exists", "Already exists".to_owned(), detail)
+                }
+            }
             Self::Validation(errors) => {
                 let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
                 Problem {

@@ -4,6 +4,8 @@
 //! `Probe`): at run time it is an [`ApiError`] like any other, and `?` converts into it from
 //! anything that converts into an `ApiError`; in the spec the operation lists exactly the
 //! statuses of its kind, so clients and contract tests see what can really come back.
+//! An operation that can also answer 409 (a unique field) says so with
+//! `Problems<Conflicting<Create>>`, whatever its kind.
 
 use std::marker::PhantomData;
 
@@ -34,7 +36,22 @@ impl<K> From<Problems<K>> for poem::Error {
 
 /// The statuses an operation kind can answer with a problem.
 pub trait OperationKind: Send + Sync + 'static {
-    const STATUSES: &'static [u16];
+    fn statuses() -> Vec<u16>;
+}
+
+/// An operation of kind `K` that can also answer 409 Conflict: a unique field already has
+/// the value sent (see `resource::Unique`).
+#[derive(Debug)]
+pub struct Conflicting<K>(PhantomData<K>);
+
+impl<K: OperationKind> OperationKind for Conflicting<K> {
+    fn statuses() -> Vec<u16> {
+        let mut statuses = K::statuses();
+        if let Err(at) = statuses.binary_search(&409) {
+            statuses.insert(at, 409);
+        }
+        statuses
+    }
 }
 
 macro_rules! operation_kinds {
@@ -43,7 +60,9 @@ macro_rules! operation_kinds {
         #[derive(Debug)]
         pub struct $kind;
         impl OperationKind for $kind {
-            const STATUSES: &'static [u16] = &[$($status),*];
+            fn statuses() -> Vec<u16> {
+                vec![$($status),*]
+            }
         }
     )*};
 }
@@ -67,6 +86,7 @@ fn description(status: u16) -> &'static str {
     match status {
         400 => "Malformed JSON, or an invalid query or path parameter (named in `errors`)",
         404 => "No item with this id",
+        409 => "Another item already has a value that must be unique; `errors` names the field",
         412 => "`If-Match` does not match the item's current `ETag`",
         413 => "The request body is larger than `server.request_body_limit`",
         415 => "The request body is not `application/json`",
@@ -82,9 +102,9 @@ fn description(status: u16) -> &'static str {
 
 impl<K: OperationKind> ApiResponse for Problems<K> {
     fn meta() -> MetaResponses {
-        let responses = K::STATUSES
-            .iter()
-            .map(|&status| MetaResponse {
+        let responses = K::statuses()
+            .into_iter()
+            .map(|status| MetaResponse {
                 description: description(status),
                 status: Some(status),
                 status_range: None,

@@ -8,6 +8,18 @@ pub fn of_version(version: i64) -> String {
     format!("\"{version}\"")
 }
 
+/// The versions an `If-Match` header lets a write apply to: `None` without the header or
+/// with `*` (any existing item), else those its strong entity tags name (none for a
+/// garbled header, so that the write fails its precondition).
+pub fn expected_versions(if_match: Option<&str>) -> Option<Vec<i64>> {
+    if_match.and_then(|header| Condition::parse(header).versions())
+}
+
+/// Whether an `If-None-Match` header names `version` (the client's copy is current: 304).
+pub fn unchanged(if_none_match: Option<&str>, version: i64) -> bool {
+    if_none_match.is_some_and(|header| Condition::parse(header).names_weakly(version))
+}
+
 /// An `If-Match` or `If-None-Match` header: `*`, or a list of entity tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {

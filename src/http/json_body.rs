@@ -9,7 +9,10 @@ use poem_openapi::{
 };
 use serde_json::{Map, Value};
 
-use super::error::{ApiError, FieldError};
+use super::{
+    error::{ApiError, FieldError},
+    nullable::Nullable,
+};
 
 /// A type built from a JSON object by hand, so that every problem is reported by field name.
 pub trait FromJsonObject: Sized {
@@ -45,6 +48,22 @@ impl Fields {
             other => {
                 self.error(name, format!("must be a string, not {}", kind(&other)));
                 None
+            }
+        }
+    }
+
+    /// A string that may also be `null` (RFC 7396: `null` clears it in a patch).
+    pub fn nullable_string(&mut self, name: &str) -> Nullable<String> {
+        match self.object.remove(name) {
+            None => Nullable::Absent,
+            Some(Value::Null) => Nullable::Null,
+            Some(Value::String(s)) => Nullable::Value(s),
+            Some(other) => {
+                self.error(
+                    name,
+                    format!("must be a string or null, not {}", kind(&other)),
+                );
+                Nullable::Absent
             }
         }
     }

@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
-//! middleware, entity tags and conditional requests, request body limits, the validating
-//! JSON extractor, JSON responses, timestamps, pagination, the request deadline, CORS,
+//! middleware, what errors need to know of a resource (its name, its unique fields), entity
+//! tags and conditional requests, request body limits, the validating JSON extractor and its
+//! nullable fields, JSON responses, timestamps, pagination, the request deadline, CORS,
 //! method names for labels, and the served OpenAPI document.
 
 pub mod body_limit;
@@ -12,9 +13,11 @@ pub mod etag;
 pub mod json_body;
 pub mod json_response;
 pub mod method;
+pub mod nullable;
 pub mod pagination;
 pub mod problem_details;
 pub mod request_timeout;
+pub mod resource;
 pub mod route_table;
 pub mod spec;
 pub mod timestamp;

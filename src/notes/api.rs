@@ -10,22 +10,22 @@ use poem_openapi::{
 use super::{
     bodies::{NewNote, Note, NoteChanges, NoteReplacement},
     entity,
-    store::{self, NoteFilter, NoteInput, NotePatch, Written},
+    store::{self, NoteFilter, NoteInput, NotePatch},
 };
 use crate::{
     db::Db,
     http::{
-        error::ApiError,
         error_docs::{Create, Delete, List, Problems, Read, Update},
-        etag::{self, Condition},
+        etag,
         json_body::ValidatedJson,
         json_response::SerdeJson,
         pagination::{Paged, Paging, SortOrder, wants_exact_count},
+        resource::Resource,
     },
 };
 
-/// The resource's name in problem types (`note-not-found`).
-const RESOURCE: &str = "note";
+/// How problems name the resource (`note-not-found`). Notes have no unique field.
+const NOTE: Resource = Resource::new("note");
 
 #[derive(Tags)]
 enum NotesTags {
@@ -178,16 +178,14 @@ impl NotesApi {
     ) -> Result<ReadResponse, Problems<Read>> {
         let note = store::get(&self.db, id.0)
             .await?
-            .ok_or_else(|| not_found(id.0))?;
-        let unchanged = if_none_match
-            .0
-            .as_deref()
-            .is_some_and(|header| Condition::parse(header).names_weakly(note.version));
+            .ok_or_else(|| NOTE.not_found(id.0))?;
         let tag = etag::of_version(note.version);
-        Ok(match unchanged {
-            true => ReadResponse::NotModified(tag),
-            false => ReadResponse::Ok(SerdeJson(note.into()), tag),
-        })
+        Ok(
+            match etag::unchanged(if_none_match.0.as_deref(), note.version) {
+                true => ReadResponse::NotModified(tag),
+                false => ReadResponse::Ok(SerdeJson(note.into()), tag),
+            },
+        )
     }
 
     /// Replace a note
@@ -207,9 +205,9 @@ impl NotesApi {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let expected = expected_versions(&if_match);
+        let expected = etag::expected_versions(if_match.0.as_deref());
         let written = store::replace(&self.db, id.0, input, expected.as_deref()).await?;
-        Ok(outcome(id.0, written).map(respond)?)
+        Ok(NOTE.outcome(id.0, written).map(respond)?)
     }
 
     /// Change some fields of a note
@@ -229,9 +227,9 @@ impl NotesApi {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let expected = expected_versions(&if_match);
+        let expected = etag::expected_versions(if_match.0.as_deref());
         let written = store::update(&self.db, id.0, patch, expected.as_deref()).await?;
-        Ok(outcome(id.0, written).map(respond)?)
+        Ok(NOTE.outcome(id.0, written).map(respond)?)
     }
 
     /// Delete a note
@@ -245,38 +243,10 @@ impl NotesApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<DeleteResponse, Problems<Delete>> {
-        let expected = expected_versions(&if_match);
+        let expected = etag::expected_versions(if_match.0.as_deref());
         let written = store::delete(&self.db, id.0, expected.as_deref()).await?;
-        outcome(id.0, written)?;
+        NOTE.outcome(id.0, written)?;
         Ok(DeleteResponse::Deleted)
-    }
-}
-
-fn not_found(id: i64) -> ApiError {
-    ApiError::NotFound {
-        resource: RESOURCE,
-        id,
-    }
-}
-
-/// The versions an `If-Match` header allows; `None` without the header or with `*`.
-fn expected_versions(if_match: &Header<Option<String>>) -> Option<Vec<i64>> {
-    if_match
-        .0
-        .as_deref()
-        .and_then(|header| Condition::parse(header).versions())
-}
-
-/// A write's outcome as the client sees it: done, 404, or 412 with the current `ETag`.
-fn outcome<T>(id: i64, written: Written<T>) -> Result<T, ApiError> {
-    match written {
-        Written::Done(value) => Ok(value),
-        Written::Missing => Err(not_found(id)),
-        Written::Stale(current) => Err(ApiError::PreconditionFailed {
-            resource: RESOURCE,
-            id,
-            etag: etag::of_version(current.version),
-        }),
     }
 }
 

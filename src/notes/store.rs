@@ -1,7 +1,6 @@
 //! Database work on notes. These functions take a connection and know nothing of HTTP, so
 //! handlers, tests and tools share them.
 
-use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     ExprTrait, PaginatorTrait, QueryFilter, Select, TransactionSession, TransactionTrait,
@@ -12,7 +11,11 @@ use super::{
     entity::{self as note, ActiveModel, Entity as Notes, Model as Note},
     text::NoteText,
 };
-use crate::db::keyset::{self, Page, PageSpec};
+use crate::db::{
+    clock::now,
+    keyset::{self, Page, PageSpec},
+    versioned::{self, Expected, Written},
+};
 
 /// The fields a client sets when creating or replacing a note.
 #[derive(Debug, Clone)]
@@ -26,21 +29,6 @@ pub struct NoteInput {
 pub struct NotePatch {
     pub text: Option<NoteText>,
     pub completed: Option<bool>,
-}
-
-/// Which versions a write may apply to (a note's version is its ETag). `None`: any.
-pub type Expected<'a> = Option<&'a [i64]>;
-
-/// What became of a write that names its note by id.
-#[derive(Debug)]
-pub enum Written<T> {
-    /// Applied: for an update the note as it now is, for a delete nothing.
-    Done(T),
-    /// No note has this id.
-    Missing,
-    /// The note's version is not one of those expected; nothing was written. The note as it
-    /// is, so the client can be told its current version.
-    Stale(Note),
 }
 
 /// Which notes to list.
@@ -57,12 +45,6 @@ impl NoteFilter {
             None => select,
         }
     }
-}
-
-/// The current time at the precision every backend stores (microseconds), so a note reads
-/// back exactly as it was written on SQLite, PostgreSQL and MySQL alike.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }
 
 /// One page of the notes matching `filter`, in id order. Served by an index range scan:
@@ -152,13 +134,14 @@ pub async fn update(
     }
     let current = get(&txn, id).await?;
     txn.commit().await?;
-    let expected_version = |note: &Note| expected.is_none_or(|v| v.contains(&note.version));
     Ok(match current {
         None => Written::Missing,
         Some(note) if applied => Written::Done(note),
         // An empty patch has nothing to apply: done if the version is one expected.
-        Some(note) if !changes && expected_version(&note) => Written::Done(note),
-        Some(note) => Written::Stale(note),
+        Some(note) if !changes && versioned::allows(expected, note.version) => Written::Done(note),
+        Some(note) => Written::Stale {
+            current_version: note.version,
+        },
     })
 }
 
@@ -176,7 +159,9 @@ pub async fn delete(
         return Ok(Written::Done(()));
     }
     Ok(match get(db, id).await? {
-        Some(note) => Written::Stale(note),
+        Some(note) => Written::Stale {
+            current_version: note.version,
+        },
         None => Written::Missing,
     })
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::{Backend, TestApp};
 use reqwest::{Method, header};
+use serde_json::json;
 
 const FRONT_END: &str = "https://app.example.com";
 
@@ -41,7 +42,7 @@ fn header_list(response: &reqwest::Response, name: header::HeaderName) -> Vec<St
 #[tokio::test]
 async fn allowed_origins_get_preflight_and_readable_headers() {
     let app = app_allowing(&format!("{FRONT_END},http://localhost:5173")).await;
-    let note = app.create_note("shared", false).await;
+    let note = app.create("/notes", &json!({"text": "shared"})).await;
 
     let answer = preflight(&app, FRONT_END, "PATCH").await;
     assert_eq!(answer.status(), 204);

@@ -96,7 +96,7 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
 #[tokio::test]
 async fn requests_are_counted_by_route_template_never_by_raw_path() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    app.create_note("one", false).await;
+    app.create("/notes", &json!({"text": "one"})).await;
     for (path, status) in [
         ("/notes/1", 200),
         ("/notes/1", 200),
@@ -200,7 +200,7 @@ async fn pool_gauges_follow_the_pool(backend: Backend) {
         s.database.min_connections = Some(0);
     })
     .await;
-    app.create_note("one", false).await;
+    app.create("/notes", &json!({"text": "one"})).await;
 
     let samples = scrape(&app).await;
     assert_eq!(gauge(&samples, "db_pool_max_connections"), 1.0);

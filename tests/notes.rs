@@ -81,7 +81,7 @@ async fn seed_routes_work_with_and_without_trailing_slash(backend: Backend) {
 
 async fn get_replace_patch_delete_round_trip(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let note = app.create_note("draft", false).await;
+    let note = app.create("/notes", &json!({"text": "draft"})).await;
     let path = format!("/notes/{}", note["id"]);
 
     let replaced = app
@@ -168,7 +168,7 @@ async fn text_length_limit_is_in_characters(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // 10000 four-byte characters: at the limit, and 40000 bytes of UTF-8.
     let longest = "🦀".repeat(10_000);
-    let note = app.create_note(&longest, false).await;
+    let note = app.create("/notes", &json!({"text": longest})).await;
     assert_eq!(note["text"], longest);
     let stored: Value = app.get_json(&format!("/notes/{}", note["id"])).await;
     assert_eq!(stored["text"], longest);
@@ -196,7 +196,7 @@ async fn text_round_trips_unicode_exactly(backend: Backend) {
         "'; DROP TABLE notes; --",
         "back\\slash and \"quotes\" and %_ wildcards",
     ] {
-        let note = app.create_note(text, false).await;
+        let note = app.create("/notes", &json!({"text": text})).await;
         let stored: Value = app.get_json(&format!("/notes/{}", note["id"])).await;
         assert_eq!(stored["text"], text);
     }
@@ -206,7 +206,7 @@ async fn text_round_trips_unicode_exactly(backend: Backend) {
 async fn timestamps_are_utc_microseconds_and_updated_on_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let before = chrono::Utc::now();
-    let note = app.create_note("time", false).await;
+    let note = app.create("/notes", &json!({"text": "time"})).await;
     assert!(is_utc_micros(&note["created_at"]), "{}", note["created_at"]);
     assert_eq!(note["created_at"], note["updated_at"]);
     let created: chrono::DateTime<chrono::Utc> =
@@ -254,7 +254,7 @@ async fn concurrent_writers_and_readers_all_succeed(backend: Backend) {
         let (status, body) = task.await.unwrap();
         assert!(status == 200 || status == 201, "{status}: {body}");
     }
-    assert_eq!(counted(&app, "").await, 48);
+    assert_eq!(counted(&app, "/notes").await, 48);
     let all = app.get("/notes?limit=1000").await;
     let mut seen = ids(&all.json().await.unwrap());
     seen.dedup();

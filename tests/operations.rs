@@ -111,6 +111,65 @@ async fn request_id_is_echoed_or_generated(backend: Backend) {
     app.stop().await;
 }
 
+/// A resource with the usual operations: list and create on its collection; read, replace,
+/// change and delete on an item. Each resource is listed once in [`RESOURCES`].
+struct Resource {
+    collection: &'static str,
+    item: &'static str,
+    /// Its request body schemas (all closed: unknown fields are refused).
+    bodies: &'static [&'static str],
+    /// Methods that can also answer 409: they write a field that must be unique.
+    conflicting: &'static [&'static str],
+}
+
+const RESOURCES: &[Resource] = &[Resource {
+    collection: "/notes",
+    item: "/notes/{id}",
+    bodies: &["NewNote", "NoteReplacement", "NoteChanges"],
+    conflicting: &[],
+}];
+
+impl Resource {
+    /// Every operation's path, method and documented statuses, by the kind of operation.
+    fn operations(&self) -> Vec<(String, &'static str, Vec<String>)> {
+        let update = [200, 400, 404, 412, 413, 415, 422, 500, 503];
+        let operations: [(&str, &str, &[u16]); 6] = [
+            (self.collection, "get", &[200, 400, 500, 503]),
+            (
+                self.collection,
+                "post",
+                &[201, 400, 413, 415, 422, 500, 503],
+            ),
+            (self.item, "get", &[200, 304, 400, 404, 500, 503]),
+            (self.item, "put", &update),
+            (self.item, "patch", &update),
+            (self.item, "delete", &[204, 400, 404, 412, 500, 503]),
+        ];
+        operations
+            .into_iter()
+            .map(|(path, method, statuses)| {
+                let mut statuses = statuses.to_vec();
+                if self.conflicting.contains(&method) {
+                    statuses.push(409);
+                    statuses.sort();
+                }
+                let statuses = statuses.iter().map(u16::to_string).collect();
+                (path.to_owned(), method, statuses)
+            })
+            .collect()
+    }
+}
+
+/// The statuses an operation documents, in the spec's order.
+fn documented_statuses(spec: &Value, path: &str, method: &str) -> Vec<String> {
+    spec["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is documented"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
 #[tokio::test]
 async fn served_spec_matches_the_checked_in_openapi_json() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -129,42 +188,22 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
          `UPDATE_OPENAPI=1 cargo test --test operations served_spec` and commit openapi.json"
     );
     // Each operation documents exactly the problems it can answer with.
-    let expected = [
-        ("/notes", "get", vec!["200", "400", "500", "503"]),
-        (
-            "/notes",
-            "post",
-            vec!["201", "400", "413", "415", "422", "500", "503"],
-        ),
-        (
-            "/notes/{id}",
-            "get",
-            vec!["200", "304", "400", "404", "500", "503"],
-        ),
-        (
-            "/notes/{id}",
-            "put",
-            vec![
-                "200", "400", "404", "412", "413", "415", "422", "500", "503",
-            ],
-        ),
-        (
-            "/notes/{id}",
-            "delete",
-            vec!["204", "400", "404", "412", "500", "503"],
-        ),
-        ("/health/live", "get", vec!["200"]),
-        ("/health/ready", "get", vec!["200", "503"]),
-    ];
-    for (path, method, statuses) in expected {
-        let responses = served["paths"][path][method]["responses"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{method} {path} is documented"));
-        let documented: Vec<_> = responses.keys().map(String::as_str).collect();
-        assert_eq!(documented, statuses, "{method} {path}");
+    for resource in RESOURCES {
+        for (path, method, statuses) in resource.operations() {
+            assert_eq!(
+                documented_statuses(&served, &path, method),
+                statuses,
+                "{method} {path}"
+            );
+        }
     }
+    assert_eq!(documented_statuses(&served, "/health/live", "get"), ["200"]);
+    assert_eq!(
+        documented_statuses(&served, "/health/ready", "get"),
+        ["200", "503"]
+    );
     // Request bodies are closed: the service refuses fields it does not know.
-    for schema in ["NewNote", "NoteReplacement", "NoteChanges"] {
+    for schema in RESOURCES.iter().flat_map(|r| r.bodies) {
         assert_eq!(
             served["components"]["schemas"][schema]["additionalProperties"], false,
             "{schema}"

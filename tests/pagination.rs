@@ -21,7 +21,12 @@ async fn keyset_pages_walk_every_note_once_in_both_orders(backend: Backend) {
     // (id, completed) of every note that exists now.
     let mut existing = Vec::new();
     for i in 0..23 {
-        let note = app.create_note(&format!("note {i}"), i % 3 == 0).await;
+        let note = app
+            .create(
+                "/notes",
+                &json!({"text": format!("note {i}"), "completed": i % 3 == 0}),
+            )
+            .await;
         existing.push((note["id"].as_i64().unwrap(), i % 3 == 0));
     }
     for order in ["asc", "desc"] {
@@ -49,7 +54,12 @@ async fn keyset_pages_walk_every_note_once_in_both_orders(backend: Backend) {
                 seen.extend(page);
                 // Change the table between pages: a new note, and the deletion of a note
                 // not yet seen (it no longer exists throughout, so it may or may not show).
-                let created = app.create_note("written during the walk", true).await;
+                let created = app
+                    .create(
+                        "/notes",
+                        &json!({"text": "written during the walk", "completed": true}),
+                    )
+                    .await;
                 existing.push((created["id"].as_i64().unwrap(), true));
                 let unseen = throughout.iter().rposition(|id| !seen.contains(id));
                 if let Some(victim) = unseen.map(|i| throughout.remove(i)) {
@@ -84,7 +94,11 @@ async fn last_page_has_no_next_and_links_keep_filter_order_limit(backend: Backen
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(
-            app.create_note(&format!("note {i}"), i % 2 == 0).await["id"]
+            app.create(
+                "/notes",
+                &json!({"text": format!("note {i}"), "completed": i % 2 == 0}),
+            )
+            .await["id"]
                 .as_i64()
                 .unwrap(),
         );
@@ -126,7 +140,11 @@ async fn last_page_has_no_next_and_links_keep_filter_order_limit(backend: Backen
 async fn count_is_opt_in_with_prefer_count_exact(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for i in 0..7 {
-        app.create_note(&format!("n{i}"), i < 3).await;
+        app.create(
+            "/notes",
+            &json!({"text": format!("n{i}"), "completed": i < 3}),
+        )
+        .await;
     }
     let plain = app.get("/notes?limit=2").await;
     assert_eq!(total(&plain), None, "no count unless asked");
@@ -146,8 +164,8 @@ async fn count_is_opt_in_with_prefer_count_exact(backend: Backend) {
         "the total covers every page, filtered"
     );
     assert_eq!(asked.headers()["preference-applied"], "count=exact");
-    assert_eq!(counted(&app, "").await, 7);
-    assert_eq!(counted(&app, "completed=false").await, 4);
+    assert_eq!(counted(&app, "/notes").await, 7);
+    assert_eq!(counted(&app, "/notes?completed=false").await, 4);
     // Other preferences are ignored (RFC 7240), not an error.
     let other = app
         .client
@@ -166,7 +184,8 @@ async fn offset_paging_still_works_within_its_bound(backend: Backend) {
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(
-            app.create_note(&format!("note {i}"), false).await["id"]
+            app.create("/notes", &json!({"text": format!("note {i}")}))
+                .await["id"]
                 .as_i64()
                 .unwrap(),
         );
@@ -191,7 +210,8 @@ async fn offset_paging_still_works_within_its_bound(backend: Backend) {
 async fn list_defaults_to_100_and_rejects_bad_paging(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for i in 0..101 {
-        app.create_note(&format!("n{i}"), false).await;
+        app.create("/notes", &json!({"text": format!("n{i}")}))
+            .await;
     }
     let page = app.get("/notes").await;
     assert!(link_to(&page, "next").unwrap().contains("after="));
@@ -245,9 +265,13 @@ async fn list_defaults_to_100_and_rejects_bad_paging(backend: Backend) {
 
 async fn list_filters_by_completed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let done = app.create_note("done", true).await;
-    let open = app.create_note("open", false).await;
-    let done2 = app.create_note("done too", true).await;
+    let done = app
+        .create("/notes", &json!({"text": "done", "completed": true}))
+        .await;
+    let open = app.create("/notes", &json!({"text": "open"})).await;
+    let done2 = app
+        .create("/notes", &json!({"text": "done too", "completed": true}))
+        .await;
 
     let completed = app.get("/notes?completed=true").await;
     assert_eq!(
@@ -256,7 +280,7 @@ async fn list_filters_by_completed(backend: Backend) {
     );
     let pending = app.get("/notes?completed=false").await;
     assert_eq!(pending.json::<Value>().await.unwrap(), json!([open]));
-    assert_eq!(counted(&app, "completed=true").await, 2);
+    assert_eq!(counted(&app, "/notes?completed=true").await, 2);
 
     let paged = app.get("/notes?completed=true&limit=1").await;
     assert_eq!(

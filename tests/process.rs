@@ -15,6 +15,7 @@ use common::{
     process::{SERVICE, Service, command, get, post, run},
 };
 use migration::MigratorTrait;
+use serde_json::json;
 
 /// The migrations this build knows, oldest first: the checks below follow whatever a team adds.
 fn migration_names() -> Vec<String> {
@@ -304,6 +305,7 @@ async fn auto_migrate_on_and_off(backend: Backend) {
     }
     settings.database.auto_migrate = true;
     let app = common::TestApp::start(db, settings.clone()).await;
-    app.create_note("migrated at start", false).await;
+    app.create("/notes", &json!({"text": "migrated at start"}))
+        .await;
     app.stop().await;
 }

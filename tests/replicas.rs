@@ -61,12 +61,15 @@ async fn everything(client: &Client, base: &str) -> Vec<Value> {
     notes
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_replicas_on_one_postgres_lose_nothing_and_agree() {
-    if !Backend::Postgres.selected() {
-        eprintln!("not run: postgres is not in NOTES_TEST_BACKENDS");
-        return;
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_replicas_on_one_postgres_lose_nothing_and_agree() {
+        super::three_replicas_on_one_postgres_lose_nothing_and_agree().await;
     }
+}
+
+async fn three_replicas_on_one_postgres_lose_nothing_and_agree() {
+    Backend::Postgres.require();
     let db = TestDatabase::new(Backend::Postgres).await;
     // Start together on an empty database: each auto-migrates (test profile), one at a time.
     let starting: Vec<_> = (0..REPLICAS)

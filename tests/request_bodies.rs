@@ -69,7 +69,7 @@ async fn validation_names_every_bad_field(backend: Backend) {
     // Nothing was stored by any of them.
     assert_eq!(app.get_json("/notes").await, json!([]));
 
-    let note = app.create_note("keep", false).await;
+    let note = app.create("/notes", &json!({"text": "keep"})).await;
     let path = format!("/notes/{}", note["id"]);
     let replace_without_completed = app
         .send_json(Method::PUT, &path, &json!({"text": "x"}))
@@ -95,7 +95,7 @@ async fn validation_names_every_bad_field(backend: Backend) {
 
 async fn malformed_json_is_400_and_wrong_content_type_415(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let note = app.create_note("target", false).await;
+    let note = app.create("/notes", &json!({"text": "target"})).await;
     let path = format!("/notes/{}", note["id"]);
     for (method, path) in [
         (Method::POST, "/notes"),

@@ -37,6 +37,18 @@ impl Backend {
         }
     }
 
+    /// Fails the test unless `NOTES_TEST_BACKENDS` selects this backend. A test for a backend
+    /// left out is not run at all: `scripts/test` skips it by name (`--skip postgres::`), so
+    /// it is neither run nor counted as passed; run on its own, it fails and says so.
+    pub fn require(self) {
+        assert!(
+            self.selected(),
+            "{name} is not in NOTES_TEST_BACKENDS, so this {name} test must not run: \
+             scripts/test skips it (cargo test ... -- --skip {name}::)",
+            name = self.name()
+        );
+    }
+
     /// Whether `NOTES_TEST_BACKENDS` selects this backend (all are selected by default).
     pub fn selected(self) -> bool {
         let chosen = std::env::var("NOTES_TEST_BACKENDS").unwrap_or_default();
@@ -56,25 +68,24 @@ impl Backend {
 }
 
 /// Generates one `#[tokio::test]` per backend for each listed `async fn name(Backend)`:
-/// `sqlite::name`, `postgres::name`, `mariadb::name`. A backend left out of
-/// `NOTES_TEST_BACKENDS` says so on stderr and returns.
+/// `sqlite::name`, `postgres::name`, `mariadb::name`; the backend is in the name so that
+/// `scripts/test` can skip the backends `NOTES_TEST_BACKENDS` leaves out (`--skip
+/// postgres::`). Names after `servers:` get the PostgreSQL and MariaDB tests only:
+/// `backend_tests!(a, b; servers: c)`.
 #[macro_export]
 macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)? $(; servers: $($server:ident),* $(,)?)?) => {
         $crate::backend_tests!(@backend sqlite, Sqlite, $($name),*);
-        $crate::backend_tests!(@backend postgres, Postgres, $($name),*);
-        $crate::backend_tests!(@backend mariadb, MariaDb, $($name),*);
+        $crate::backend_tests!(@backend postgres, Postgres, $($name,)* $($($server),*)?);
+        $crate::backend_tests!(@backend mariadb, MariaDb, $($name,)* $($($server),*)?);
     };
-    (@backend $module:ident, $variant:ident, $($name:ident),*) => {
+    (@backend $module:ident, $variant:ident, $($name:ident),* $(,)?) => {
         mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let backend = $crate::common::Backend::$variant;
-                    if !backend.selected() {
-                        eprintln!("not run: {} is not in NOTES_TEST_BACKENDS", backend.name());
-                        return;
-                    }
+                    backend.require();
                     super::$name(backend).await;
                 }
             )*
@@ -213,16 +224,12 @@ impl TestApp {
         self.send_json(reqwest::Method::POST, path, body).await
     }
 
-    /// Creates a note and returns it, asserting a 201.
-    pub async fn create_note(&self, text: &str, completed: bool) -> Value {
-        let response = self
-            .post(
-                "/notes",
-                &serde_json::json!({"text": text, "completed": completed}),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "create {text:?}");
-        response.json().await.expect("a JSON note")
+    /// Creates an item by POSTing `body` to `collection` (`/notes`); returns it, asserting
+    /// a 201.
+    pub async fn create(&self, collection: &str, body: &Value) -> Value {
+        let response = self.post(collection, body).await;
+        assert_eq!(response.status(), 201, "POST {collection} {body}");
+        response.json().await.expect("a JSON item")
     }
 
     /// Stops the service gracefully and waits for it.
@@ -296,11 +303,11 @@ pub fn total(response: &reqwest::Response) -> Option<u64> {
         .map(|v| v.to_str().unwrap().parse().unwrap())
 }
 
-/// How many notes `GET /notes?{query}` counts with `Prefer: count=exact`.
-pub async fn counted(app: &TestApp, query: &str) -> u64 {
+/// How many items a list (`/notes?completed=true`) counts with `Prefer: count=exact`.
+pub async fn counted(app: &TestApp, list: &str) -> u64 {
     let response = app
         .client
-        .get(app.url(&format!("/notes?{query}")))
+        .get(app.url(list))
         .header("prefer", "count=exact")
         .send()
         .await

@@ -81,7 +81,7 @@ expect() { # FILE TEXT
 expect Cargo.toml "name = \"$name\""
 expect Cargo.lock "name = \"$name\""
 expect src/main.rs "use $crate::"
-expect tests/common/mod.rs "use $crate::"
+expect tests/api/common/mod.rs "use $crate::"
 expect openapi.json "\"title\": \"$name\""
 expect src/http/error.rs "\"urn:$name:problem:\""
 expect README.md "# $name"
@@ -91,5 +91,5 @@ if $failed; then die "the generated project is not renamed cleanly"; fi
 log "the generated project's cargo fmt --check and tests (SQLite)"
 cd "$project"
 cargo fmt --all -- --check
-NOTES_TEST_BACKENDS=sqlite cargo test --workspace --locked
+NOTES_TEST_BACKENDS=sqlite scripts/test --locked
 log "passed: $name is renamed and its SQLite tests pass"

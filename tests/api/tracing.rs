@@ -3,15 +3,13 @@
 //! arrives (protobuf, the default, and JSON). Also: nothing is sent unless asked, and
 //! settings this build cannot honour stop start-up.
 
-mod common;
-
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use common::process::{SERVICE, Service, command, post, run};
+use crate::common::process::{SERVICE, Service, command, post, run};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest,
     common::v1::{AnyValue, KeyValue, any_value},

@@ -1,11 +1,9 @@
 //! One scripted session on every backend; the responses must be identical apart from ids
 //! and times (which are checked for format, then replaced by placeholders).
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
@@ -216,9 +214,9 @@ async fn every_backend_answers_the_same_session_identically() {
 
 async fn postgresql_scheme_is_the_same_as_postgres() {
     Backend::Postgres.require();
-    let mut database = common::TestDatabase::new(Backend::Postgres).await;
+    let mut database = crate::common::TestDatabase::new(Backend::Postgres).await;
     database.url = database.url.replacen("postgres://", "postgresql://", 1);
-    let settings = common::test_settings(&database);
+    let settings = crate::common::test_settings(&database);
     assert!(settings.database.url.expose().starts_with("postgresql://"));
     let app = TestApp::start(database, settings).await;
     app.create("/notes", &json!({"text": "via postgresql://"}))

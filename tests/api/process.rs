@@ -2,15 +2,13 @@
 //! secrets in logs, JSON request logs, SIGTERM) and `migration` (up/status/down on every
 //! backend, and the service's refusal to serve a database whose migrations are behind).
 
-mod common;
-
 use std::{
     io::{Read, Write},
     net::TcpStream,
     time::Duration,
 };
 
-use common::{
+use crate::common::{
     Backend, TestDatabase, migration_bin,
     process::{SERVICE, Service, command, get, post, run},
 };
@@ -290,7 +288,7 @@ async fn auto_migrate_on_and_off(backend: Backend) {
     };
 
     let db = TestDatabase::new(backend).await;
-    let mut settings = common::test_settings(&db);
+    let mut settings = crate::common::test_settings(&db);
     settings.database.auto_migrate = false;
     match Application::build(settings.clone()).await {
         Err(StartupError::Schema(SchemaError::Pending { count, names })) => {
@@ -304,7 +302,7 @@ async fn auto_migrate_on_and_off(backend: Backend) {
         Ok(_) => panic!("a database without schema was served with auto_migrate off"),
     }
     settings.database.auto_migrate = true;
-    let app = common::TestApp::start(db, settings.clone()).await;
+    let app = crate::common::TestApp::start(db, settings.clone()).await;
     app.create("/notes", &json!({"text": "migrated at start"}))
         .await;
     app.stop().await;

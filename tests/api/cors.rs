@@ -2,9 +2,7 @@
 //! needs; any other origin gets the same answers without CORS headers; and with no origins
 //! configured (the default) the service sends no CORS headers at all.
 
-mod common;
-
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use reqwest::{Method, header};
 use serde_json::json;
 

@@ -3,11 +3,9 @@
 //! concurrent creates and conditional updates spread across them lose nothing; every
 //! replica then reads the same notes.
 
-mod common;
-
 use std::process::Command;
 
-use common::{
+use crate::common::{
     Backend, TestDatabase,
     process::{SERVICE, Service, command},
 };

@@ -4,11 +4,9 @@
 //! stopped, and a database server that goes away gives 503s within a second, then
 //! recovers by itself.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp, TestDatabase, problem, proxy::Proxy};
+use crate::common::{Backend, TestApp, TestDatabase, problem, proxy::Proxy};
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::json;
 use tokio::{
@@ -157,9 +155,9 @@ async fn a_request_stuck_behind_a_lock_gets_503_at_its_deadline(backend: Backend
 /// gone: connections reset, new ones refused), then restored.
 async fn database_outage_gives_fast_503s_then_recovers(backend: Backend) {
     let mut database = TestDatabase::new(backend).await;
-    let proxy = Proxy::start(common::proxy::target_of(&database.url)).await;
+    let proxy = Proxy::start(crate::common::proxy::target_of(&database.url)).await;
     database.url = proxy.url_through(&database.url);
-    let settings = common::test_settings(&database);
+    let settings = crate::common::test_settings(&database);
     let app = TestApp::start(database, settings).await;
     app.create("/notes", &json!({"text": "before the outage"}))
         .await;

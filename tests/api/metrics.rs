@@ -1,11 +1,9 @@
 //! `GET /metrics`: request metrics labelled by route template (never a raw path), the pool
 //! gauges on every backend, the separate listener, and `metrics.enabled = false`.
 
-mod common;
-
 use std::{collections::BTreeMap, time::Duration};
 
-use common::{Backend, TestApp};
+use crate::common::{Backend, TestApp};
 use sea_orm::{DbErr, TransactionTrait};
 use serde_json::json;
 
@@ -268,7 +266,7 @@ async fn a_separate_listener_serves_metrics_and_the_main_port_does_not() {
     let metrics_url = |path: &str| format!("http://{metrics_addr}{path}");
 
     assert_eq!(app.get("/notes").await.status(), 200);
-    common::problem(app.get("/metrics").await, 404).await;
+    crate::common::problem(app.get("/metrics").await, 404).await;
 
     let samples = scrape_at(&app, metrics_url("/metrics")).await;
     let total = |route: &str, status: &str| {
@@ -283,7 +281,7 @@ async fn a_separate_listener_serves_metrics_and_the_main_port_does_not() {
     assert!(samples.iter().any(|s| s.name == "db_pool_size"));
 
     let other = app.client.get(metrics_url("/notes")).send().await.unwrap();
-    common::problem(other, 404).await;
+    crate::common::problem(other, 404).await;
     let delete = app
         .client
         .delete(metrics_url("/metrics"))
@@ -291,7 +289,7 @@ async fn a_separate_listener_serves_metrics_and_the_main_port_does_not() {
         .await
         .unwrap();
     assert_eq!(delete.headers()["allow"], "GET");
-    common::problem(delete, 405).await;
+    crate::common::problem(delete, 405).await;
     app.stop().await;
 }
 
@@ -304,6 +302,6 @@ async fn disabled_metrics_serve_nothing() {
     .await;
     assert_eq!(app.metrics_addr, None, "no listener when disabled");
     assert_eq!(app.get("/notes").await.status(), 200);
-    common::problem(app.get("/metrics").await, 404).await;
+    crate::common::problem(app.get("/metrics").await, 404).await;
     app.stop().await;
 }

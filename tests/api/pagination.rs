@@ -2,9 +2,7 @@
 //! exactly once in both orders while it changes, `Link` URLs followed as sent, the opt-in
 //! total (`Prefer: count=exact`), the bounded `offset`, and what bad paging parameters get.
 
-mod common;
-
-use common::{Backend, TestApp, counted, error_fields, ids, link_to, problem, total};
+use crate::common::{Backend, TestApp, counted, error_fields, ids, link_to, problem, total};
 use serde_json::{Value, json};
 
 backend_tests!(

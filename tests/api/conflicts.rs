@@ -3,9 +3,7 @@
 //! the resource says which index guards it. Notes have no unique field, so the tests give
 //! their text one (a unique index made here, on the test's own database).
 
-mod common;
-
-use common::{Backend, TestApp, problem};
+use crate::common::{Backend, TestApp, problem};
 use notes_service::{
     http::resource::{Resource, Unique},
     notes::{

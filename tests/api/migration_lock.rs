@@ -7,8 +7,6 @@
 //!   `MIGRATION_LOCK_TIMEOUT_SECONDS`, and proceed as soon as the lock is released;
 //! - `migration::up_exclusively`, the service's auto-migration, is safe to call concurrently.
 
-mod common;
-
 use std::{
     io::Read,
     path::PathBuf,
@@ -18,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Backend, TestDatabase, migration_bin};
+use crate::common::{Backend, TestDatabase, migration_bin};
 use migration::{Migrator, MigratorTrait, lock};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 

@@ -2,9 +2,7 @@
 //! delete, the seed tutorial's routes, the text rules, timestamps and 64-bit ids, and many
 //! writers at once.
 
-mod common;
-
-use common::{Backend, TestApp, counted, error_fields, ids, problem};
+use crate::common::{Backend, TestApp, counted, error_fields, ids, problem};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 

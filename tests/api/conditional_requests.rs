@@ -2,9 +2,7 @@
 //! with every change, `If-None-Match` saves a body, and `If-Match` makes concurrent writers
 //! safe: a write naming an old ETag is refused with 412 and changes nothing.
 
-mod common;
-
-use common::{Backend, TestApp, problem};
+use crate::common::{Backend, TestApp, problem};
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 

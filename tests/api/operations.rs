@@ -2,9 +2,7 @@
 //! routing errors (405 with `Allow`), health probes that tell the database's state, request
 //! ids, the served OpenAPI document and Swagger UI.
 
-mod common;
-
-use common::{Backend, TestApp, problem};
+use crate::common::{Backend, TestApp, problem};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
@@ -185,7 +183,7 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
     assert!(
         served == checked_in,
         "the served spec differs from openapi.json: review the API change, then run \
-         `UPDATE_OPENAPI=1 cargo test --test operations served_spec` and commit openapi.json"
+         `UPDATE_OPENAPI=1 cargo test --test api operations::served_spec` and commit openapi.json"
     );
     // Each operation documents exactly the problems it can answer with.
     for resource in RESOURCES {

@@ -1,8 +1,6 @@
 //! Configuration layering and validation: default.toml < $APP_ENV.toml < local.toml <
 //! APP__SECTION__KEY < DATABASE_URL, and clear errors for bad values.
 
-mod common;
-
 use std::{collections::HashMap, path::Path};
 
 use notes_service::config::{LogFormat, Settings, SqliteSynchronous};
@@ -18,7 +16,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 fn config_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
-        common::config_dir().join("default.toml"),
+        crate::common::config_dir().join("default.toml"),
         dir.path().join("default.toml"),
     )
     .unwrap();
@@ -98,7 +96,7 @@ fn each_layer_overrides_the_one_below() {
 
 #[test]
 fn shipped_profiles_mean_what_the_readme_says() {
-    let dir = common::config_dir();
+    let dir = crate::common::config_dir();
     let dev = load(&dir, "development", &[]).unwrap();
     assert_eq!(
         (dev.server.host.as_str(), dev.server.port),
@@ -132,7 +130,7 @@ fn shipped_profiles_mean_what_the_readme_says() {
 
 #[test]
 fn metrics_settings_come_from_the_environment_too() {
-    let dir = common::config_dir();
+    let dir = crate::common::config_dir();
     let s = load(
         &dir,
         "production",
@@ -151,7 +149,7 @@ fn metrics_settings_come_from_the_environment_too() {
 
 #[test]
 fn bad_values_name_the_key_and_the_value() {
-    let dir = common::config_dir();
+    let dir = crate::common::config_dir();
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
     let cases: &[Case] = &[
         (
@@ -229,7 +227,7 @@ fn bad_values_name_the_key_and_the_value() {
 
 #[test]
 fn cors_origins_come_as_a_comma_list_or_a_toml_array() {
-    let dir = common::config_dir();
+    let dir = crate::common::config_dir();
     let s = load(&dir, "development", &[]).unwrap();
     assert!(
         s.server.cors_allowed_origins.is_empty(),
@@ -258,7 +256,7 @@ fn cors_origins_come_as_a_comma_list_or_a_toml_array() {
 
 #[test]
 fn passwords_never_print() {
-    let dir = common::config_dir();
+    let dir = crate::common::config_dir();
     let s = load(
         &dir,
         "production",

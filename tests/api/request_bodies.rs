@@ -2,9 +2,7 @@
 //! one 422, malformed JSON 400, other media types 415, and bodies over the limit 413 even
 //! when sent chunked. Nothing invalid is ever stored.
 
-mod common;
-
-use common::{Backend, TestApp, error_fields, problem};
+use crate::common::{Backend, TestApp, error_fields, problem};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 

@@ -1,0 +1,23 @@
+//! The service's test suite, one binary (one link of the whole service instead of one per
+//! suite): a module per concern, sharing the harness in `common`. Backend tests are named
+//! `suite::sqlite::test`, `suite::postgres::test`, `suite::mariadb::test`.
+
+#[macro_use]
+mod common;
+
+mod conditional_requests;
+mod config;
+mod conflicts;
+mod cors;
+mod metrics;
+mod migration_lock;
+mod notes;
+mod operations;
+mod pagination;
+mod parity;
+mod process;
+mod query_plans;
+mod replicas;
+mod request_bodies;
+mod resilience;
+mod tracing;

@@ -26,7 +26,11 @@ pub struct ServerSettings {
     pub port: u16,
     /// Largest accepted request body, in bytes (413 above it).
     pub request_body_limit: usize,
-    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    /// After SIGTERM, how long the service goes on accepting and serving while it reports
+    /// itself not ready and asks clients to reconnect elsewhere, before it stops accepting.
+    /// 0: stop accepting at once. SIGINT (Ctrl-C) never drains.
+    pub drain_seconds: u64,
+    /// How long in-flight requests may take to finish once the listener is closed.
     pub shutdown_grace_seconds: u64,
     /// A connection must send a complete request head within this long of opening or of
     /// its previous response; it also closes idle keep-alive connections.
@@ -299,6 +303,10 @@ impl MetricsSettings {
 }
 
 impl ServerSettings {
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
     }

@@ -115,7 +115,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
-        db::schema::prepare(db.pool(), &settings.database).await?;
+        db::schema::prepare(&db, &settings.database).await?;
         let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
             .await
             .map_err(|source| StartupError::Bind {

@@ -53,6 +53,11 @@ pub struct DatabaseSettings {
     /// Pool size; unset picks a per-backend default (see `db::pool_defaults`).
     pub max_connections: Option<u32>,
     pub min_connections: Option<u32>,
+    /// PostgreSQL through a pooler in transaction mode (PgBouncer 1.18's `pool_mode =
+    /// transaction`), which hands each transaction a server connection of its own: no
+    /// prepared statement is kept, each statement outside a transaction runs in one of its
+    /// own, and no startup parameter PgBouncer refuses is sent (see `db::connect_options`).
+    pub transaction_pooling: bool,
     pub connect_timeout_seconds: u64,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout_seconds: u64,
@@ -233,6 +238,22 @@ impl Settings {
                 "database.url",
                 &db.url,
                 "the scheme must be sqlite:, postgres:, postgresql: or mysql:",
+            );
+        }
+        if db.transaction_pooling && db.url.backend() != Some(Backend::Postgres) {
+            return bad(
+                "database.transaction_pooling",
+                &true,
+                "is for PostgreSQL behind a pooler (PgBouncer): the URL must be postgres:",
+            );
+        }
+        if db.transaction_pooling && db.auto_migrate {
+            return bad(
+                "database.auto_migrate",
+                &true,
+                "migrations cannot run through a transaction pooler (the migration lock belongs \
+                 to one session): set it to false and run `migration up` against the server \
+                 itself",
             );
         }
         if db.max_connections == Some(0) {

@@ -115,7 +115,9 @@ start_server() {
       tail -n 20 "$tmp/server.log" >&2
       die "the service exited during start-up (its log is above)"
     fi
-    "$bin/notes-service" healthcheck --port "$port" >/dev/null 2>&1 && return 0
+    # The same settings as the service: the probe validates them too.
+    DATABASE_URL=${BENCH_SERVICE_DATABASE_URL:-$url} APP_ENV=production \
+      "$bin/notes-service" healthcheck --port "$port" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   tail -n 20 "$tmp/server.log" >&2

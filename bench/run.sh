@@ -106,7 +106,9 @@ start_server() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port is already in use: set BENCH_PORT"
   fi
+  # No balancer in front: no drain when the script stops it.
   DATABASE_URL=${BENCH_SERVICE_DATABASE_URL:-$url} APP_ENV=production APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT=$port \
+    APP__SERVER__DRAIN_SECONDS=0 \
     APP__LOG__LEVEL=warn taskset -c 0 "$bin/notes-service" >>"$tmp/server.log" 2>&1 &
   server=$!
   for _ in $(seq 150); do

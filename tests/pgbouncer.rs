@@ -312,3 +312,29 @@ async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
     assert_eq!(ready.status(), 200);
     drop(service);
 }
+
+#[test]
+fn transaction_pooling_is_refused_where_it_cannot_work() {
+    let load = |vars: &[(&str, &str)]| {
+        let env = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        notes_service::config::Settings::load_with_env(&common::config_dir(), "production", env)
+    };
+    let pooled = ("APP__DATABASE__TRANSACTION_POOLING", "true");
+    let on_sqlite = load(&[pooled]).unwrap_err().to_string();
+    assert!(
+        on_sqlite.contains("database.transaction_pooling") && on_sqlite.contains("postgres:"),
+        "{on_sqlite}"
+    );
+    let postgres = ("DATABASE_URL", "postgres://notes@127.0.0.1:6432/notes");
+    let migrating = load(&[pooled, postgres, ("APP__DATABASE__AUTO_MIGRATE", "true")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        migrating.contains("database.auto_migrate") && migrating.contains("migration up"),
+        "{migrating}"
+    );
+    assert!(load(&[pooled, postgres]).is_ok());
+}

@@ -10,6 +10,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -381,8 +382,9 @@ def main():
     if len(kill.failures) > len(after_kill):
         problems.append(f"{len(kill.failures) - len(after_kill)} requests failed before the kill")
     if problems:
-        print("FAILED: " + "; ".join(problems))
+        print("FAILED: " + "; ".join(problems) + f" (the replicas' and HAProxy's logs: {workdir})")
         return 1
+    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

@@ -12,7 +12,10 @@
 #
 # BENCH_DATABASE_URL must name a database the script may WIPE: it runs `migration fresh`
 # there, and leaves the large table behind. Other settings: BENCH_NOTES (1000000),
-# BENCH_SECONDS per measurement (10), BENCH_CONNECTIONS (16), BENCH_PORT (18080).
+# BENCH_SECONDS per measurement (10), BENCH_CONNECTIONS (16), BENCH_PORT (18080),
+# BENCH_SERVICE_DATABASE_URL (the service's own URL, default BENCH_DATABASE_URL: the same
+# database through a pooler such as PgBouncer, while migrations and the bulk load go to the
+# server). APP__* variables reach the service (APP__DATABASE__TRANSACTION_POOLING=true, say).
 #
 # The tables are filled with bulk SQL through the database's own client (sqlite3, psql, or
 # mariadb/mysql), not over HTTP. The service runs on core 0 and wrk on core 1 (2-core
@@ -103,7 +106,9 @@ start_server() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port is already in use: set BENCH_PORT"
   fi
-  DATABASE_URL=$url APP_ENV=production APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT=$port \
+  # No balancer in front: no drain when the script stops it.
+  DATABASE_URL=${BENCH_SERVICE_DATABASE_URL:-$url} APP_ENV=production APP__SERVER__HOST=127.0.0.1 APP__SERVER__PORT=$port \
+    APP__SERVER__DRAIN_SECONDS=0 \
     APP__LOG__LEVEL=warn taskset -c 0 "$bin/notes-service" >>"$tmp/server.log" 2>&1 &
   server=$!
   for _ in $(seq 150); do
@@ -112,7 +117,9 @@ start_server() {
       tail -n 20 "$tmp/server.log" >&2
       die "the service exited during start-up (its log is above)"
     fi
-    "$bin/notes-service" healthcheck --port "$port" >/dev/null 2>&1 && return 0
+    # The same settings as the service: the probe validates them too.
+    DATABASE_URL=${BENCH_SERVICE_DATABASE_URL:-$url} APP_ENV=production \
+      "$bin/notes-service" healthcheck --port "$port" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
   tail -n 20 "$tmp/server.log" >&2

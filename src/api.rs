@@ -3,11 +3,15 @@
 
 use poem_openapi::{OpenApi, OpenApiService};
 
-use crate::{db::Db, health::HealthApi, notes::NotesApi};
+use crate::{
+    db::Db,
+    health::{HealthApi, Readiness},
+    notes::NotesApi,
+};
 
 /// The API service. A new resource adds its API type to the tuple.
-pub fn service(db: Db) -> OpenApiService<impl OpenApi, ()> {
-    let apis = (NotesApi::new(db.clone()), HealthApi::new(db));
+pub fn service(db: Db, readiness: Readiness) -> OpenApiService<impl OpenApi, ()> {
+    let apis = (NotesApi::new(db), HealthApi::new(readiness));
     OpenApiService::new(apis, "notes-service", env!("CARGO_PKG_VERSION")).description(
         "A notes API. Every error is an RFC 9457 problem (`application/problem+json`).",
     )

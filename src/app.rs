@@ -17,6 +17,8 @@ use crate::{
     api,
     config::Settings,
     db::{self, ConnectError, Db, schema::SchemaError},
+    drain::Draining,
+    health::Readiness,
     http::{
         body_limit::BodyLimit,
         cors::Cors,
@@ -43,13 +45,24 @@ pub enum StartupError {
     },
 }
 
+/// How the service is told to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: drain for `server.drain_seconds` (readiness 503, `Connection: close`, still
+    /// accepting), then close the listeners and let in-flight requests finish.
+    Drain,
+    /// Ctrl-C: close the listeners at once and let in-flight requests finish.
+    Now,
+}
+
 /// The routes and middleware, around a connected database. `metrics`: `None` when disabled.
 pub fn routes(
     db: Db,
     settings: &Settings,
     metrics: Option<Arc<Metrics>>,
+    draining: Draining,
 ) -> impl Endpoint + 'static {
-    let service = api::service(db);
+    let service = api::service(db.clone(), Readiness::new(db, draining));
     let document = ApiDocument::new(&service);
     let cors_origins = &settings.server.cors_allowed_origins;
     let mut routes = document.routes();
@@ -96,12 +109,13 @@ pub struct Application {
     metrics: Option<Arc<Metrics>>,
     db: Db,
     settings: Settings,
+    draining: Draining,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
-        db::schema::prepare(db.pool(), &settings.database).await?;
+        db::schema::prepare(&db, &settings.database).await?;
         let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
             .await
             .map_err(|source| StartupError::Bind {
@@ -125,6 +139,7 @@ impl Application {
             metrics,
             db,
             settings,
+            draining: Draining::default(),
         })
     }
 
@@ -141,33 +156,64 @@ impl Application {
         &self.db
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting (on every listener), lets
-    /// in-flight requests finish within the grace period, and closes the pool.
+    /// Serves until `shutdown` resolves, then stops as on SIGTERM ([`Stop::Drain`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let app = routes(self.db.clone(), &self.settings, self.metrics.clone());
+        self.run_until_stop(async {
+            shutdown.await;
+            Stop::Drain
+        })
+        .await;
+    }
+
+    /// Serves until `stop` resolves; then drains if it says so (and `server.drain_seconds`
+    /// is not 0), stops accepting (on every listener), lets in-flight requests finish within
+    /// the grace period, and closes the pool.
+    pub async fn run_until_stop(self, stop: impl Future<Output = Stop>) {
+        let draining = self.draining.clone();
+        let app = routes(
+            self.db.clone(),
+            &self.settings,
+            self.metrics.clone(),
+            draining.clone(),
+        );
         let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),
             shutdown_grace: self.settings.server.shutdown_grace(),
         };
-        let (stop, stopping) = watch::channel(false);
+        let (close, closing) = watch::channel(false);
         let main = server::serve(
             self.listener,
             self.local_addr,
             app,
             limits(),
-            stopped(stopping.clone()),
+            draining.clone(),
+            stopped(closing.clone()),
         );
         let side = async {
             if let (Some((listener, address)), Some(metrics)) =
                 (self.metrics_listener, self.metrics)
             {
+                // Scrapes are not balanced: no need to ask their connections to close.
                 let app = metrics::endpoint::standalone(metrics);
-                server::serve(listener, address, app, limits(), stopped(stopping)).await;
+                let draining = Draining::default();
+                server::serve(listener, address, app, limits(), draining, stopped(closing)).await;
             }
         };
+        let drain = self.settings.server.drain();
         let signal = async move {
-            shutdown.await;
-            let _ = stop.send(true);
+            let how = stop.await;
+            // Readiness fails from now on, whether or not there is time to drain.
+            draining.begin();
+            if how == Stop::Drain && !drain.is_zero() {
+                tracing::info!(
+                    ?drain,
+                    "draining: /health/ready answers 503 and every response closes its \
+                     connection; still accepting"
+                );
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("closing the listener; finishing in-flight requests");
+            let _ = close.send(true);
         };
         tokio::join!(signal, main, side);
         if let Err(err) = self.db.pool().close_by_ref().await {

@@ -26,7 +26,11 @@ pub struct ServerSettings {
     pub port: u16,
     /// Largest accepted request body, in bytes (413 above it).
     pub request_body_limit: usize,
-    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    /// After SIGTERM, how long the service goes on accepting and serving while it reports
+    /// itself not ready and asks clients to reconnect elsewhere, before it stops accepting.
+    /// 0: stop accepting at once. SIGINT (Ctrl-C) never drains.
+    pub drain_seconds: u64,
+    /// How long in-flight requests may take to finish once the listener is closed.
     pub shutdown_grace_seconds: u64,
     /// A connection must send a complete request head within this long of opening or of
     /// its previous response; it also closes idle keep-alive connections.
@@ -49,6 +53,11 @@ pub struct DatabaseSettings {
     /// Pool size; unset picks a per-backend default (see `db::pool_defaults`).
     pub max_connections: Option<u32>,
     pub min_connections: Option<u32>,
+    /// PostgreSQL through a pooler in transaction mode (PgBouncer 1.18's `pool_mode =
+    /// transaction`), which hands each transaction a server connection of its own: no
+    /// prepared statement is kept, each statement outside a transaction runs in one of its
+    /// own, and no startup parameter PgBouncer refuses is sent (see `db::connect_options`).
+    pub transaction_pooling: bool,
     pub connect_timeout_seconds: u64,
     /// How long a request waits for a pooled connection before answering 503.
     pub acquire_timeout_seconds: u64,
@@ -231,6 +240,22 @@ impl Settings {
                 "the scheme must be sqlite:, postgres:, postgresql: or mysql:",
             );
         }
+        if db.transaction_pooling && db.url.backend() != Some(Backend::Postgres) {
+            return bad(
+                "database.transaction_pooling",
+                &true,
+                "is for PostgreSQL behind a pooler (PgBouncer): the URL must be postgres:",
+            );
+        }
+        if db.transaction_pooling && db.auto_migrate {
+            return bad(
+                "database.auto_migrate",
+                &true,
+                "migrations cannot run through a transaction pooler (the migration lock belongs \
+                 to one session): set it to false and run `migration up` against the server \
+                 itself",
+            );
+        }
         if db.max_connections == Some(0) {
             return bad("database.max_connections", &0, "must be at least 1");
         }
@@ -299,6 +324,10 @@ impl MetricsSettings {
 }
 
 impl ServerSettings {
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_seconds)
     }

@@ -1,4 +1,5 @@
-//! Liveness (the process answers) and readiness (the database answers too).
+//! Liveness (the process answers) and readiness (it should be sent requests: it is not
+//! draining, and the database answers).
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 
 use crate::{
     db::{self, Db},
+    drain::Draining,
     http::{
         error::ApiError,
         error_docs::{Probe, Problems},
@@ -21,13 +23,36 @@ enum HealthTags {
 /// Readiness gives the database this long to answer before reporting 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct HealthApi {
+/// Every condition `/health/ready` checks: a new one is a field here and a line in `check`.
+#[derive(Clone)]
+pub struct Readiness {
     db: Db,
+    draining: Draining,
+}
+
+impl Readiness {
+    pub fn new(db: Db, draining: Draining) -> Self {
+        Self { db, draining }
+    }
+
+    /// The first condition that fails, in order: the cheap ones first.
+    pub async fn check(&self) -> Result<(), ApiError> {
+        if self.draining.is_draining() {
+            return Err(ApiError::NotReady("the service is shutting down"));
+        }
+        db::ping(&self.db, READY_TIMEOUT)
+            .await
+            .map_err(ApiError::Unavailable)
+    }
+}
+
+pub struct HealthApi {
+    readiness: Readiness,
 }
 
 impl HealthApi {
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(readiness: Readiness) -> Self {
+        Self { readiness }
     }
 }
 
@@ -51,12 +76,11 @@ impl HealthApi {
         ok()
     }
 
-    /// Readiness: the database answers; 503 when it does not.
+    /// Readiness: the service takes new requests and the database answers; 503 when the
+    /// database does not, or from SIGTERM on (the drain before it stops).
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self) -> Result<Json<Health>, Problems<Probe>> {
-        db::ping(&self.db, READY_TIMEOUT)
-            .await
-            .map_err(ApiError::Unavailable)?;
+        self.readiness.check().await?;
         Ok(ok())
     }
 }

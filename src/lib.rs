@@ -14,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod db;
+pub mod drain;
 pub mod health;
 pub mod http;
 pub mod metrics;

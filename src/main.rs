@@ -1,7 +1,11 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use notes_service::{app::Application, config::Settings, telemetry};
+use notes_service::{
+    app::{Application, Stop},
+    config::Settings,
+    telemetry,
+};
 
 /// The notes API: poem-openapi + SeaORM on SQLite (default), PostgreSQL or MySQL/MariaDB.
 ///
@@ -78,18 +82,19 @@ async fn main() -> ExitCode {
     if let Some(address) = app.metrics_addr() {
         tracing::info!("metrics on http://{address}/metrics");
     }
-    app.run_until(shutdown).await;
+    app.run_until_stop(shutdown).await;
     // After the server has stopped: the spans of the last requests are still queued.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and Kubernetes send). The
-/// handlers are installed when this is called, not when it is first polled: a SIGTERM that
-/// arrives right after the "listening" line must stop the service gracefully, not kill it.
+/// Resolves on SIGTERM (what `docker stop` and Kubernetes send: drain first) or SIGINT
+/// (Ctrl-C: someone at a terminal wants it to stop now). The handlers are installed when this
+/// is called, not when it is first polled: a SIGTERM that arrives right after the "listening"
+/// line must stop the service gracefully, not kill it.
 #[cfg(unix)]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+fn shutdown_signal() -> impl std::future::Future<Output = Stop> {
     use tokio::signal::unix::{Signal, SignalKind, signal};
 
     async fn received(signal: Option<Signal>) {
@@ -103,18 +108,20 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     let terminate = signal(SignalKind::terminate()).ok();
     let interrupt = signal(SignalKind::interrupt()).ok();
     async move {
-        tokio::select! {
-            () = received(terminate) => {},
-            () = received(interrupt) => {},
-        }
-        tracing::info!("shutdown signal received: finishing in-flight requests");
+        let (signal, stop) = tokio::select! {
+            () = received(terminate) => ("SIGTERM", Stop::Drain),
+            () = received(interrupt) => ("SIGINT", Stop::Now),
+        };
+        tracing::info!(signal, "shutdown signal received");
+        stop
     }
 }
 
 #[cfg(not(unix))]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+fn shutdown_signal() -> impl std::future::Future<Output = Stop> {
     async {
         let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutdown signal received: finishing in-flight requests");
+        tracing::info!("shutdown signal received");
+        Stop::Now
     }
 }

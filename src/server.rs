@@ -1,8 +1,9 @@
 //! Serving HTTP/1.1 on a bound listener, with the protections poem's `Server` does not
 //! expose: hyper's header-read timeout (a connection must send a complete request head
 //! within `header_read_timeout` of opening or of its previous response, which also closes
-//! idle keep-alive connections), and a graceful shutdown that stops accepting, lets
-//! in-flight requests finish within a grace period, then closes what is left.
+//! idle keep-alive connections), `Connection: close` on every response while the service
+//! drains (see `drain`), and a graceful shutdown that stops accepting, lets in-flight
+//! requests finish within a grace period, then closes what is left.
 //!
 //! HTTP/1.1 only: a reverse proxy or load balancer in front speaks HTTP/2 to clients; an
 //! HTTP/2 connection would bypass the header timeout.
@@ -18,10 +19,12 @@ use hyper_util::{
 };
 use poem::{
     Endpoint, EndpointExt, Request,
-    http::uri::Scheme,
+    http::{HeaderValue, header, uri::Scheme},
     web::{LocalAddr, RemoteAddr},
 };
 use tokio::{net::TcpListener, task::JoinSet};
+
+use crate::drain::Draining;
 
 /// A response body as poem hands it to hyper.
 type Body = BoxBody<Bytes, std::io::Error>;
@@ -31,12 +34,14 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then shuts down gracefully.
+/// Serves `app` on `listener` until `shutdown` resolves, then shuts down gracefully. While
+/// `draining`, every response closes its connection after it is sent.
 pub async fn serve(
     listener: TcpListener,
     local_addr: SocketAddr,
     app: impl Endpoint + 'static,
     limits: Limits,
+    draining: Draining,
     shutdown: impl Future<Output = ()>,
 ) {
     let app = Arc::new(app.map_to_response().boxed());
@@ -50,13 +55,22 @@ pub async fn serve(
                     // Small JSON responses: send them now rather than wait for more data.
                     let _ = stream.set_nodelay(true);
                     let app = app.clone();
+                    let draining = draining.clone();
                     let service = service_fn(move |request: hyper::Request<Incoming>| {
                         let app = app.clone();
+                        let draining = draining.clone();
                         async move {
                             let (local, remote) = (LocalAddr(local_addr.into()), RemoteAddr(remote.into()));
                             let request = Request::from((request, local, remote, Scheme::HTTP));
-                            let response: hyper::Response<Body> =
+                            let mut response: hyper::Response<Body> =
                                 app.get_response(request).await.into();
+                            // hyper closes the connection once this response is written: the
+                            // client's next request opens a new connection, to a ready replica.
+                            if draining.is_draining() {
+                                response
+                                    .headers_mut()
+                                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                            }
                             Ok::<_, Infallible>(response)
                         }
                     });

@@ -27,9 +27,14 @@ struct Watch {
 impl Availability {
     /// Starts probing the database `options` describes every `interval`.
     pub fn watch(mut options: ConnectOptions, interval: Duration) -> Self {
+        // The probe keeps its one connection for good (it is never idle): a probe that had to
+        // reconnect while the server is at max_connections would be refused, and report a
+        // server that answers as down.
         options
             .max_connections(1)
             .min_connections(0)
+            .idle_timeout(None::<Duration>)
+            .max_lifetime(None::<Duration>)
             .connect_timeout(PROBE_TIMEOUT)
             .acquire_timeout(PROBE_TIMEOUT)
             .connect_lazy(true)

@@ -2,7 +2,8 @@
 //! server's availability (see `availability`): database functions take it like any SeaORM
 //! connection (`&impl ConnectionTrait`, `&impl TransactionTrait`). It also counts the calls
 //! in flight through it, from which the metrics estimate how many wait for a connection
-//! (sqlx does not expose its waiters).
+//! (sqlx does not expose its waiters). Behind a transaction pooler it runs each statement in
+//! a transaction of its own (see `db::for_transaction_pooling`).
 
 use std::{
     future::Future,
@@ -26,6 +27,8 @@ pub struct Db {
     pool: DatabaseConnection,
     availability: Availability,
     calls: Arc<AtomicUsize>,
+    /// Every statement outside a transaction runs in one of its own.
+    statements_in_transactions: bool,
 }
 
 impl Db {
@@ -34,7 +37,15 @@ impl Db {
             pool,
             availability,
             calls: Arc::default(),
+            statements_in_transactions: false,
         }
+    }
+
+    /// Runs every statement outside a transaction in a transaction of its own, so that a
+    /// pooler in transaction mode keeps it on one server connection from Parse to Bind.
+    pub fn statements_in_transactions(mut self, yes: bool) -> Self {
+        self.statements_in_transactions = yes;
+        self
     }
 
     /// The pool itself, for what is not a query (closing it, its statistics).
@@ -82,6 +93,16 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        if self.statements_in_transactions {
+            return self
+                .run(async {
+                    let txn = self.pool.begin().await?;
+                    let result = txn.execute_raw(stmt).await?;
+                    txn.commit().await?;
+                    Ok(result)
+                })
+                .await;
+        }
         self.run(self.pool.execute_raw(stmt)).await
     }
 
@@ -90,10 +111,30 @@ impl ConnectionTrait for Db {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if self.statements_in_transactions {
+            return self
+                .run(async {
+                    let txn = self.pool.begin().await?;
+                    let row = txn.query_one_raw(stmt).await?;
+                    txn.commit().await?;
+                    Ok(row)
+                })
+                .await;
+        }
         self.run(self.pool.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if self.statements_in_transactions {
+            return self
+                .run(async {
+                    let txn = self.pool.begin().await?;
+                    let rows = txn.query_all_raw(stmt).await?;
+                    txn.commit().await?;
+                    Ok(rows)
+                })
+                .await;
+        }
         self.run(self.pool.query_all_raw(stmt)).await
     }
 

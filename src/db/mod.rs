@@ -68,8 +68,30 @@ pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
     if backend == Backend::Sqlite {
         configure_sqlite(&mut options, settings);
     }
+    if settings.transaction_pooling {
+        for_transaction_pooling(&mut options);
+    }
     options
 }
+
+/// A pooler in transaction mode (PgBouncer 1.18) gives each transaction, and each statement
+/// outside one, whichever server connection is free. sqlx names the statements it prepares
+/// and sends each one's Parse and Bind in separate round trips, so a statement prepared on
+/// one server connection may be bound on another, where it does not exist (or where another
+/// client's statement of the same name does). Measured here behind PgBouncer 1.18: errors
+/// whatever the statement cache size, also with unnamed statements. What works: no cache (a
+/// name is never reused), every statement inside a transaction (`Db` sees to it), and
+/// PgBouncer dropping a transaction's statements when it ends (`server_reset_query =
+/// DEALLOCATE ALL`, `server_reset_query_always = 1`). PgBouncer 1.18 also refuses the startup
+/// parameters `extra_float_digits` (not sent) and `options` (so `connect` sets no
+/// statement_timeout: set it on the database role).
+#[cfg(feature = "postgres")]
+fn for_transaction_pooling(options: &mut ConnectOptions) {
+    options.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(0).extra_float_digits(None));
+}
+
+#[cfg(not(feature = "postgres"))]
+fn for_transaction_pooling(_: &mut ConnectOptions) {}
 
 /// Opens the pool described by the settings. Statements are bounded by `statement_timeout`
 /// where the backend allows it: PostgreSQL's `statement_timeout`; MySQL/MariaDB's lock wait
@@ -87,7 +109,9 @@ pub async fn connect(
         })?;
     }
     let mut options = connect_options(settings);
-    options.statement_timeout(statement_timeout);
+    if !settings.transaction_pooling {
+        options.statement_timeout(statement_timeout);
+    }
     if backend == Backend::MySql {
         bound_mysql_lock_waits(&mut options, statement_timeout);
     }
@@ -104,7 +128,7 @@ pub async fn connect(
         }
         _ => Availability::default(),
     };
-    Ok(Db::new(pool, availability))
+    Ok(Db::new(pool, availability).statements_in_transactions(settings.transaction_pooling))
 }
 
 #[cfg(feature = "mysql")]

@@ -2,7 +2,7 @@
 //! migrations are behind and say how to fix it.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::config::DatabaseSettings;
 
@@ -21,9 +21,10 @@ pub enum SchemaError {
 
 /// Brings the schema up to date (`database.auto_migrate`), holding the database-wide
 /// migration lock so that replicas starting together migrate once; or refuses a database
-/// that is behind.
+/// that is behind. `db`: the service's own handle, so the check goes the way its queries go
+/// (through a transaction pooler, see `database.transaction_pooling`).
 pub async fn prepare(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     settings: &DatabaseSettings,
 ) -> Result<(), SchemaError> {
     if settings.auto_migrate {

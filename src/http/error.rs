@@ -95,6 +95,9 @@ pub enum ApiError {
     },
     #[error("the database is unavailable: {0}")]
     Unavailable(DbErr),
+    /// The service should not be sent requests now (a readiness condition failed).
+    #[error("not ready: {0}")]
+    NotReady(&'static str),
     #[error("the request was not answered within {after:?}")]
     Timeout { after: std::time::Duration },
     /// A statement stopped by its time bound, or a lock waited for too long.
@@ -141,9 +144,10 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Unavailable(_) | Self::Timeout { .. } | Self::DatabaseTimeout(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unavailable(_)
+            | Self::NotReady(_)
+            | Self::Timeout { .. }
+            | Self::DatabaseTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Http(status) => *status,
         }
@@ -221,6 +225,7 @@ impl ApiError {
             Self::Unavailable(_) => {
                 plain("the database is not available right now; try again later".to_owned())
             }
+            Self::NotReady(why) => plain(format!("{why}; send requests to another instance")),
             Self::DatabaseTimeout(_) => typed(
                 "timeout",
                 "Request timed out".to_owned(),
@@ -260,7 +265,10 @@ impl ApiError {
             }
             Self::PreconditionFailed { etag, .. } => Some((header::ETAG, etag.clone())),
             // Both pass by themselves: say when to come back.
-            Self::Unavailable(_) | Self::Timeout { .. } | Self::DatabaseTimeout(_) => {
+            Self::Unavailable(_)
+            | Self::NotReady(_)
+            | Self::Timeout { .. }
+            | Self::DatabaseTimeout(_) => {
                 Some((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))
             }
             _ => None,

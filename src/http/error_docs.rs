@@ -78,7 +78,7 @@ operation_kinds! {
     Update => [400, 404, 412, 413, 415, 422, 500, 503];
     /// Deletes an item by id, optionally `If-Match`.
     Delete => [400, 404, 412, 500, 503];
-    /// A readiness probe: only the database can fail it.
+    /// A readiness probe: the database, or a drain before stopping, can fail it.
     Probe => [503];
 }
 
@@ -93,8 +93,9 @@ fn description(status: u16) -> &'static str {
         422 => "Well-formed JSON that fails validation; `errors` names every bad field",
         500 => "An internal error (details are in the service log)",
         503 => {
-            "The database is unavailable, or the request was not answered within \
-             `server.request_timeout_seconds`; retry after `Retry-After` seconds"
+            "The database is unavailable, the service is draining before it stops (readiness), \
+             or the request was not answered within `server.request_timeout_seconds`; retry \
+             after `Retry-After` seconds"
         }
         _ => "An error",
     }

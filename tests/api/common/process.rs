@@ -27,6 +27,9 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>, profile: &str) -> Command {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP_CONFIG_DIR", super::config_dir())
         .env("APP_ENV", profile)
+        // Tests stop services with SIGTERM: no drain (production's is 10 s) unless a test
+        // sets one.
+        .env("APP__SERVER__DRAIN_SECONDS", "0")
         .stdin(Stdio::null());
     cmd
 }
@@ -116,6 +119,10 @@ impl Service {
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
         response
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn terminate(&self) {

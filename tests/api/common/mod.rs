@@ -6,11 +6,16 @@
 //! `NOTES_TEST_BACKENDS=sqlite,postgres,mariadb` (default: all). Images come from
 //! `NOTES_TEST_POSTGRES_IMAGE` / `NOTES_TEST_MARIADB_IMAGE`; an existing server can be used
 //! instead with `NOTES_TEST_POSTGRES_URL` / `NOTES_TEST_MARIADB_URL` (an admin URL).
+//!
+//! Identity: `oidc` runs a real OpenID Connect provider (Node.js) for tokens of real clients;
+//! `tokens` signs tokens with test-only keys and serves them from a JWKS server of its own.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod containers;
+pub mod oidc;
 pub mod process;
 pub mod proxy;
+pub mod tokens;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 

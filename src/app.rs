@@ -15,6 +15,7 @@ use tokio::{
 
 use crate::{
     api,
+    auth::{AuthState, Authenticator},
     config::Settings,
     db::{self, ConnectError, Db, schema::SchemaError},
     drain::Draining,
@@ -55,15 +56,17 @@ pub enum Stop {
     Now,
 }
 
-/// The routes and middleware, around a connected database. `metrics`: `None` when disabled.
+/// The routes and middleware, around a connected database. `metrics`: `None` when disabled;
+/// `auth`: the authenticator, when authentication is on.
 pub fn routes(
     db: Db,
     settings: &Settings,
     metrics: Option<Arc<Metrics>>,
     draining: Draining,
+    auth: AuthState,
 ) -> impl Endpoint + 'static {
     let service = api::service(db.clone(), Readiness::new(db, draining));
-    let document = ApiDocument::new(&service);
+    let document = ApiDocument::new(&service, settings.auth.enabled().then_some(&settings.auth));
     let cors_origins = &settings.server.cors_allowed_origins;
     let mut routes = document.routes();
     routes.add("/docs", vec![Method::GET]);
@@ -87,6 +90,8 @@ pub fn routes(
         );
     }
     route
+        // Every `Caller` parameter finds the authenticator here.
+        .data(auth)
         .with(BodyLimit(settings.server.request_body_limit))
         .with(RequestTimeout(settings.server.request_timeout()))
         .with(ProblemDetails(routes.clone()))
@@ -107,6 +112,7 @@ pub struct Application {
     /// The separate metrics listener (`metrics.address`), when there is one.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     metrics: Option<Arc<Metrics>>,
+    auth: Option<Arc<Authenticator>>,
     db: Db,
     settings: Settings,
     draining: Draining,
@@ -123,6 +129,8 @@ impl Application {
                 source,
             })?;
         let metrics = settings.metrics.enabled.then(|| Metrics::new(db.clone()));
+        let auth_failures = metrics.as_ref().map(|m| m.auth_failures().clone());
+        let auth = Authenticator::start(&settings.auth, auth_failures);
         let metrics_listener = match settings.metrics.listen_address() {
             Ok(Some(address)) if metrics.is_some() => {
                 Some(listen(address).await.map_err(|source| StartupError::Bind {
@@ -137,6 +145,7 @@ impl Application {
             local_addr,
             metrics_listener,
             metrics,
+            auth,
             db,
             settings,
             draining: Draining::default(),
@@ -175,6 +184,7 @@ impl Application {
             &self.settings,
             self.metrics.clone(),
             draining.clone(),
+            AuthState(self.auth.clone()),
         );
         let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),

@@ -16,6 +16,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub metrics: MetricsSettings,
+    pub auth: AuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +103,30 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// Empty: `/metrics` on the main port. `IP:PORT`: only on a listener of its own there.
     pub address: String,
+}
+
+/// Bearer tokens from an OpenID Connect provider; off while `issuer` is empty.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The provider's issuer identifier, exactly as its tokens' `iss` has it.
+    pub issuer: String,
+    /// What tokens must name in `aud`: this API's identifier at the provider.
+    pub audience: String,
+    /// The signing keys' URL; empty: discovered from the issuer.
+    pub jwks_uri: String,
+    pub leeway_seconds: u64,
+    pub keys_refresh_seconds: u64,
+    pub keys_refetch_min_seconds: u64,
+    pub http_timeout_seconds: u64,
+    pub realm: String,
+    pub token_cache_size: usize,
+}
+
+impl AuthSettings {
+    pub fn enabled(&self) -> bool {
+        !self.issuer.trim().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -301,6 +326,7 @@ impl Settings {
         if let Err(err) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return bad("log.level", &self.log.level, &err.to_string());
         }
+        self.auth.validate()?;
         if self.metrics.listen_address().is_err() {
             return bad(
                 "metrics.address",
@@ -311,6 +337,76 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, value: &dyn fmt::Display, why: &str| {
+            Err(ConfigError(format!(
+                "invalid configuration: auth.{key} = {value}: {why}"
+            )))
+        };
+        if !self.enabled() {
+            return Ok(());
+        }
+        if !is_http_url(&self.issuer) {
+            return bad(
+                "issuer",
+                &self.issuer,
+                "must be the provider's http(s) URL, as its tokens' `iss` claim has it",
+            );
+        }
+        if self.audience.trim().is_empty() {
+            return bad(
+                "audience",
+                &"\"\"",
+                "must be set when auth.issuer is: the identifier tokens name in `aud` \
+                 (APP__AUTH__AUDIENCE)",
+            );
+        }
+        if !self.jwks_uri.is_empty() && !is_http_url(&self.jwks_uri) {
+            return bad(
+                "jwks_uri",
+                &self.jwks_uri,
+                "must be empty or an http(s) URL",
+            );
+        }
+        if self.leeway_seconds > 300 {
+            return bad(
+                "leeway_seconds",
+                &self.leeway_seconds,
+                "must be at most 300",
+            );
+        }
+        if self.keys_refresh_seconds < 10 {
+            return bad(
+                "keys_refresh_seconds",
+                &self.keys_refresh_seconds,
+                "must be at least 10",
+            );
+        }
+        if self.http_timeout_seconds == 0 {
+            return bad("http_timeout_seconds", &0, "must be at least 1");
+        }
+        if self.token_cache_size == 0 {
+            return bad("token_cache_size", &0, "must be at least 1");
+        }
+        let plain = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ';
+        if self.realm.is_empty() || !self.realm.chars().all(plain) {
+            return bad(
+                "realm",
+                &format!("{:?}", self.realm),
+                "must be printable ASCII without quotes or backslashes",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An absolute `http://` or `https://` URL with a host.
+fn is_http_url(candidate: &str) -> bool {
+    url::Url::parse(candidate)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
 }
 
 impl MetricsSettings {

@@ -5,6 +5,7 @@
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
+//! - `auth`: who calls (OpenID Connect bearer tokens, scopes, the caller's identity);
 //! - `config`: settings; `telemetry`: logs, request ids and opt-in trace export; `metrics`:
 //!   Prometheus metrics at `/metrics`; `probe`: the `healthcheck` command; `server`:
 //!   HTTP/1.1 serving with its timeouts; `app`: assembles all of it (used by `main.rs` and
@@ -12,6 +13,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod drain;

@@ -20,6 +20,7 @@ pub use locking_migrator::LockingMigrator;
 
 mod m20261124_000001_create_notes;
 mod m20261125_000001_add_note_version;
+mod m20261130_000001_add_note_owner;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_create_notes::Migration),
             Box::new(m20261125_000001_add_note_version::Migration),
+            Box::new(m20261130_000001_add_note_owner::Migration),
         ]
     }
 }

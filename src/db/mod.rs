@@ -1,14 +1,15 @@
 //! Connecting to the database with per-backend pool settings (`Db`, in `handle`, watched
 //! by `availability`), the schema check at start-up (`schema`), and what every resource's
 //! database functions share: keyset paging (`keyset`), versioned writes (`versioned`), the
-//! time written into rows (`clock`) and what a database error means (`errors`); the pool's
-//! state for the metrics (`pool_stats`).
+//! time written into rows (`clock`), whose rows a call sees (`owner`) and what a database
+//! error means (`errors`); the pool's state for the metrics (`pool_stats`).
 
 pub mod availability;
 pub mod clock;
 pub mod errors;
 pub mod handle;
 pub mod keyset;
+pub mod owner;
 pub mod pool_stats;
 pub mod schema;
 pub mod versioned;

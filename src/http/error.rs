@@ -11,6 +11,8 @@ use poem::{
     error::ResponseError,
     http::{HeaderValue, Method, StatusCode, header},
 };
+use std::sync::Arc;
+
 use poem_openapi::Object;
 use sea_orm::DbErr;
 use serde::Serialize;
@@ -75,6 +77,22 @@ pub enum ApiError {
         resource: Option<&'static str>,
         field: Option<&'static str>,
     },
+    /// No bearer token (`refusal` is `None`), or one that is refused for the reason given
+    /// (RFC 6750 §3: `error="invalid_token"`). `realm` goes into the challenge.
+    #[error("authentication failed")]
+    Unauthorized {
+        realm: Arc<str>,
+        refusal: Option<&'static str>,
+    },
+    /// A valid token without the scope the operation needs.
+    #[error("the token does not grant the scope {scope}")]
+    InsufficientScope {
+        realm: Arc<str>,
+        scope: &'static str,
+    },
+    /// The token's signing key is not known and the identity provider cannot be reached.
+    #[error("the identity provider's signing keys cannot be fetched")]
+    IdentityProviderUnavailable,
     #[error("invalid request body")]
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON: {0}")]
@@ -139,6 +157,8 @@ impl ApiError {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedJson(_) | Self::InvalidParameter { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,6 +166,7 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_)
             | Self::NotReady(_)
+            | Self::IdentityProviderUnavailable
             | Self::Timeout { .. }
             | Self::DatabaseTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -192,6 +213,31 @@ impl ApiError {
                     ..typed("already-exists", "Already exists".to_owned(), detail)
                 }
             }
+            Self::Unauthorized { refusal: None, .. } => typed(
+                "unauthorized",
+                "Unauthorized".to_owned(),
+                "this operation needs a bearer token: `Authorization: Bearer <access token>`"
+                    .to_owned(),
+            ),
+            Self::Unauthorized {
+                refusal: Some(why), ..
+            } => typed(
+                "invalid-token",
+                "Invalid token".to_owned(),
+                (*why).to_owned(),
+            ),
+            Self::InsufficientScope { scope, .. } => typed(
+                "insufficient-scope",
+                "Insufficient scope".to_owned(),
+                format!("the token does not grant the scope `{scope}`"),
+            ),
+            Self::IdentityProviderUnavailable => typed(
+                "identity-provider-unavailable",
+                "Identity provider unavailable".to_owned(),
+                "the token's signing key cannot be fetched from the identity provider right \
+                 now; try again later"
+                    .to_owned(),
+            ),
             Self::Validation(errors) => {
                 let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
                 Problem {
@@ -251,6 +297,9 @@ impl ApiError {
             Self::Timeout { after } => tracing::warn!(?after, "request timed out"),
             Self::DatabaseTimeout(err) => tracing::warn!(error = %err, "database timed out"),
             Self::Internal(err) => tracing::error!(error = %err, "internal error"),
+            Self::IdentityProviderUnavailable => {
+                tracing::warn!("a token's signing key is unknown and the provider is unreachable")
+            }
             _ => {}
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
@@ -264,9 +313,27 @@ impl ApiError {
                 Some((header::ALLOW, allow.join(", ")))
             }
             Self::PreconditionFailed { etag, .. } => Some((header::ETAG, etag.clone())),
-            // Both pass by themselves: say when to come back.
+            // RFC 6750 §3: the challenge, and why the token was refused.
+            Self::Unauthorized { realm, refusal } => Some((
+                header::WWW_AUTHENTICATE,
+                match refusal {
+                    None => format!("Bearer realm=\"{realm}\""),
+                    Some(why) => format!(
+                        "Bearer realm=\"{realm}\", error=\"invalid_token\", \
+                         error_description=\"{why}\""
+                    ),
+                },
+            )),
+            Self::InsufficientScope { realm, scope } => Some((
+                header::WWW_AUTHENTICATE,
+                format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\""
+                ),
+            )),
+            // These pass by themselves: say when to come back.
             Self::Unavailable(_)
             | Self::NotReady(_)
+            | Self::IdentityProviderUnavailable
             | Self::Timeout { .. }
             | Self::DatabaseTimeout(_) => {
                 Some((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()))

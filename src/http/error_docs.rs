@@ -82,9 +82,15 @@ operation_kinds! {
     Probe => [503];
 }
 
-fn description(status: u16) -> &'static str {
+/// The description of a problem response with this status.
+pub fn description(status: u16) -> &'static str {
     match status {
         400 => "Malformed JSON, or an invalid query or path parameter (named in `errors`)",
+        401 => {
+            "No bearer token, or one that is not valid here (expired, another issuer or \
+             audience, a bad signature): `WWW-Authenticate` says which"
+        }
+        403 => "The token does not grant the operation's scope (`WWW-Authenticate` names it)",
         404 => "No item with this id",
         409 => "Another item already has a value that must be unique; `errors` names the field",
         412 => "`If-Match` does not match the item's current `ETag`",
@@ -93,9 +99,10 @@ fn description(status: u16) -> &'static str {
         422 => "Well-formed JSON that fails validation; `errors` names every bad field",
         500 => "An internal error (details are in the service log)",
         503 => {
-            "The database is unavailable, the service is draining before it stops (readiness), \
-             or the request was not answered within `server.request_timeout_seconds`; retry \
-             after `Retry-After` seconds"
+            "The database is unavailable, the identity provider cannot be reached for a \
+             token's key, the service is draining before it stops (readiness), or the request \
+             was not answered within `server.request_timeout_seconds`; retry after \
+             `Retry-After` seconds"
         }
         _ => "An error",
     }

@@ -1,12 +1,19 @@
 //! The OpenAPI document as served at `/openapi.json` and shown at `/docs`: poem-openapi's,
 //! completed with what its derive macros cannot say, so the spec states exactly what the
-//! service accepts.
+//! service accepts: closed request bodies, and each operation's security as configured
+//! (with authentication on, the OpenID Connect provider, the operation's scope, 401 and 403;
+//! with it off, none).
 
 use poem::{Endpoint, EndpointExt, IntoResponse, endpoint::make_sync, web::Html};
 use poem_openapi::{OpenApi, OpenApiService, Webhook};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use super::route_table::RouteTable;
+use super::{error_docs, route_table::RouteTable};
+use crate::{auth::caller::SCOPE_MARKER, config::AuthSettings};
+
+/// The security schemes of the document when authentication is on.
+const OPENID_CONNECT: &str = "openIdConnect";
+const BEARER: &str = "bearerToken";
 
 pub struct ApiDocument {
     json: String,
@@ -14,10 +21,15 @@ pub struct ApiDocument {
 }
 
 impl ApiDocument {
-    pub fn new<T: OpenApi, W: Webhook>(service: &OpenApiService<T, W>) -> Self {
+    /// `auth`: the settings when authentication is on.
+    pub fn new<T: OpenApi, W: Webhook>(
+        service: &OpenApiService<T, W>,
+        auth: Option<&AuthSettings>,
+    ) -> Self {
         let generated = service.spec();
         let mut spec: Value = serde_json::from_str(&generated).unwrap_or_default();
         close_request_bodies(&mut spec);
+        secure_operations(&mut spec, auth);
         let json = serde_json::to_string_pretty(&spec).unwrap_or(generated.clone());
         // Swagger UI embeds the document; show the completed one.
         let swagger_ui = service.swagger_ui_html().replacen(&generated, &json, 1);
@@ -77,5 +89,81 @@ fn close_request_bodies(spec: &mut Value) {
         if let Some(schema) = spec["components"]["schemas"][&name].as_object_mut() {
             schema.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
+    }
+}
+
+/// Each operation that takes a `Caller` is marked with its scope (a security scheme named
+/// after the scope, `SCOPE_MARKER` in its description). With authentication on, the mark
+/// becomes the operation's security requirement, with its scope, and its 401 and 403
+/// answers; with it off, the mark goes and nothing is required.
+fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
+    let schemes = &mut spec["components"]["securitySchemes"];
+    let scopes: Vec<String> = schemes
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, scheme)| scheme["description"] == SCOPE_MARKER)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if let Some(schemes) = schemes.as_object_mut() {
+        schemes.retain(|name, _| !scopes.contains(name));
+    }
+    let problem = |status: u16| {
+        json!({
+            "description": error_docs::description(status),
+            "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}
+            }}
+        })
+    };
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        let Some(Value::Array(requirements)) = operation.remove("security") else {
+            continue;
+        };
+        let needed: Vec<&String> = requirements
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|requirement| requirement.keys())
+            .filter(|name| scopes.contains(name))
+            .collect();
+        if auth.is_none() || needed.is_empty() {
+            continue;
+        }
+        operation.insert(
+            "security".to_owned(),
+            json!([{OPENID_CONNECT: needed}, {BEARER: []}]),
+        );
+        if let Some(responses) = operation["responses"].as_object_mut() {
+            responses.insert("401".to_owned(), problem(401));
+            responses.insert("403".to_owned(), problem(403));
+        }
+    }
+    if let Some(auth) = auth {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            auth.issuer.trim_end_matches('/')
+        );
+        let token = format!(
+            "A JWT access token from {} for the audience `{}`, with the operation's scope",
+            auth.issuer, auth.audience
+        );
+        spec["components"]["securitySchemes"] = json!({
+            OPENID_CONNECT: {"type": "openIdConnect", "openIdConnectUrl": discovery},
+            BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": token},
+        });
+    } else if spec["components"]["securitySchemes"]
+        .as_object()
+        .is_some_and(|schemes| schemes.is_empty())
+        && let Some(components) = spec["components"].as_object_mut()
+    {
+        components.remove("securitySchemes");
     }
 }

@@ -1,11 +1,13 @@
 //! Prometheus metrics: the registry and its text encoding (served at `GET /metrics`), HTTP
 //! request metrics labelled by route template (`requests`), the database pool read at each
-//! scrape (`pool`), and the endpoint itself (`endpoint`).
+//! scrape (`pool`), authentication failures by reason (`auth`), and the endpoint itself
+//! (`endpoint`).
 //!
 //! Label values are bounded: the route label is a template from the route table
 //! (`/notes/{id}`) or `unmatched`, never a raw path; methods outside the standard set are
 //! `OTHER`. Ids and query strings cannot grow the number of series.
 
+pub mod auth;
 pub mod endpoint;
 pub mod pool;
 pub mod requests;
@@ -14,25 +16,35 @@ use std::sync::Arc;
 
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
-use self::{pool::PoolCollector, requests::RequestMetrics};
+use self::{auth::AuthFailures, pool::PoolCollector, requests::RequestMetrics};
 use crate::db::Db;
 
 /// Everything exported at `/metrics`. Built once per service; cheap to share.
 pub struct Metrics {
     registry: Registry,
     requests: RequestMetrics,
+    auth_failures: AuthFailures,
 }
 
 impl Metrics {
     pub fn new(db: Db) -> Arc<Self> {
         let mut registry = Registry::default();
         let requests = RequestMetrics::register(&mut registry);
+        let auth_failures = AuthFailures::register(&mut registry);
         registry.register_collector(Box::new(PoolCollector::new(db)));
-        Arc::new(Self { registry, requests })
+        Arc::new(Self {
+            registry,
+            requests,
+            auth_failures,
+        })
     }
 
     pub fn requests(&self) -> &RequestMetrics {
         &self.requests
+    }
+
+    pub fn auth_failures(&self) -> &AuthFailures {
+        &self.auth_failures
     }
 
     /// The Prometheus text format (version 0.0.4), which every scraper reads.

@@ -13,6 +13,7 @@ use super::{
     store::{self, NoteFilter, NoteInput, NotePatch},
 };
 use crate::{
+    auth::{Caller, Scope},
     db::Db,
     http::{
         error_docs::{Create, Delete, List, Problems, Read, Update},
@@ -26,6 +27,20 @@ use crate::{
 
 /// How problems name the resource (`note-not-found`). Notes have no unique field.
 const NOTE: Resource = Resource::new("note");
+
+/// The scope a token needs to read notes (with authentication on).
+pub struct ReadNotes;
+
+impl Scope for ReadNotes {
+    const NAME: &'static str = "notes:read";
+}
+
+/// The scope a token needs to create, change and delete notes.
+pub struct WriteNotes;
+
+impl Scope for WriteNotes {
+    const NAME: &'static str = "notes:write";
+}
 
 #[derive(Tags)]
 enum NotesTags {
@@ -104,6 +119,7 @@ impl NotesApi {
     #[allow(clippy::too_many_arguments)] // one argument per documented parameter
     async fn list(
         &self,
+        caller: Caller<ReadNotes>,
         /// Page size (default 100).
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         limit: Query<Option<u32>>,
@@ -126,9 +142,9 @@ impl NotesApi {
         let filter = NoteFilter {
             completed: completed.0,
         };
-        let page = store::list(&self.db, filter, paging.spec()).await?;
+        let page = store::list(&self.db, caller.owner(), filter, paging.spec()).await?;
         let total = match wants_exact_count(prefer.0.as_deref()) {
-            true => Some(store::count(&self.db, filter).await?),
+            true => Some(store::count(&self.db, caller.owner(), filter).await?),
             false => None,
         };
         let filters: Vec<_> = completed
@@ -149,13 +165,14 @@ impl NotesApi {
     #[oai(path = "/notes", method = "post", operation_id = "create_note")]
     async fn create(
         &self,
+        caller: Caller<WriteNotes>,
         body: ValidatedJson<NewNote>,
     ) -> Result<CreateResponse, Problems<Create>> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let note = store::create(&self.db, input).await?;
+        let note = store::create(&self.db, caller.owner(), input).await?;
         let location = format!("/notes/{}", note.id);
         let tag = etag::of_version(note.version);
         Ok(CreateResponse::Created(
@@ -171,12 +188,13 @@ impl NotesApi {
     #[oai(path = "/notes/:id", method = "get", operation_id = "get_note")]
     async fn get(
         &self,
+        caller: Caller<ReadNotes>,
         id: Path<i64>,
         /// Entity tags the client already has (or `*`).
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> Result<ReadResponse, Problems<Read>> {
-        let note = store::get(&self.db, id.0)
+        let note = store::get(&self.db, caller.owner(), id.0)
             .await?
             .ok_or_else(|| NOTE.not_found(id.0))?;
         let tag = etag::of_version(note.version);
@@ -195,6 +213,7 @@ impl NotesApi {
     #[oai(path = "/notes/:id", method = "put", operation_id = "replace_note")]
     async fn replace(
         &self,
+        caller: Caller<WriteNotes>,
         id: Path<i64>,
         /// Write only if the note's current `ETag` is one of these (or `*`: if it exists).
         #[oai(name = "If-Match")]
@@ -206,7 +225,8 @@ impl NotesApi {
             completed: body.0.completed,
         };
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written = store::replace(&self.db, id.0, input, expected.as_deref()).await?;
+        let written =
+            store::replace(&self.db, caller.owner(), id.0, input, expected.as_deref()).await?;
         Ok(NOTE.outcome(id.0, written).map(respond)?)
     }
 
@@ -217,6 +237,7 @@ impl NotesApi {
     #[oai(path = "/notes/:id", method = "patch", operation_id = "update_note")]
     async fn update(
         &self,
+        caller: Caller<WriteNotes>,
         id: Path<i64>,
         /// Write only if the note's current `ETag` is one of these (or `*`: if it exists).
         #[oai(name = "If-Match")]
@@ -228,7 +249,8 @@ impl NotesApi {
             completed: body.0.completed,
         };
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written = store::update(&self.db, id.0, patch, expected.as_deref()).await?;
+        let written =
+            store::update(&self.db, caller.owner(), id.0, patch, expected.as_deref()).await?;
         Ok(NOTE.outcome(id.0, written).map(respond)?)
     }
 
@@ -238,13 +260,14 @@ impl NotesApi {
     #[oai(path = "/notes/:id", method = "delete", operation_id = "delete_note")]
     async fn delete(
         &self,
+        caller: Caller<WriteNotes>,
         id: Path<i64>,
         /// Delete only if the note's current `ETag` is one of these (or `*`: if it exists).
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> Result<DeleteResponse, Problems<Delete>> {
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written = store::delete(&self.db, id.0, expected.as_deref()).await?;
+        let written = store::delete(&self.db, caller.owner(), id.0, expected.as_deref()).await?;
         NOTE.outcome(id.0, written)?;
         Ok(DeleteResponse::Deleted)
     }

@@ -1,5 +1,7 @@
 //! Database work on notes. These functions take a connection and know nothing of HTTP, so
-//! handlers, tests and tools share them.
+//! handlers, tests and tools share them. Each takes the [`Owner`] whose notes it may see and
+//! change (everyone's when authentication is off): another owner's note is as good as
+//! missing.
 
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
@@ -14,6 +16,7 @@ use super::{
 use crate::db::{
     clock::now,
     keyset::{self, Page, PageSpec},
+    owner::Owner,
     versioned::{self, Expected, Written},
 };
 
@@ -38,8 +41,8 @@ pub struct NoteFilter {
 }
 
 impl NoteFilter {
-    fn select(self) -> Select<Notes> {
-        let select = Notes::find();
+    fn select(self, owner: &Owner) -> Select<Notes> {
+        let select = Notes::find().filter(owner.condition(note::Column::Owner));
         match self.completed {
             Some(completed) => select.filter(note::Column::Completed.eq(completed)),
             None => select,
@@ -47,33 +50,49 @@ impl NoteFilter {
     }
 }
 
-/// One page of the notes matching `filter`, in id order. Served by an index range scan:
-/// the primary key, or `idx_notes_completed_id` when filtered.
+/// One page of the owner's notes matching `filter`, in id order. Served by an index range
+/// scan: the primary key or `idx_notes_completed_id` for everyone's notes,
+/// `idx_notes_owner_id` or `idx_notes_owner_completed_id` for one owner's.
 pub async fn list(
     db: &impl ConnectionTrait,
+    owner: &Owner,
     filter: NoteFilter,
     page: PageSpec,
 ) -> Result<Page<Note>, DbErr> {
-    keyset::fetch(db, filter.select(), note::Column::Id, page, |n| n.id).await
+    keyset::fetch(db, filter.select(owner), note::Column::Id, page, |n| n.id).await
 }
 
 /// The query [`list`] runs, for inspecting its plan.
-pub fn list_query(filter: NoteFilter, page: PageSpec) -> Select<Notes> {
-    keyset::select_page(filter.select(), note::Column::Id, page)
+pub fn list_query(owner: &Owner, filter: NoteFilter, page: PageSpec) -> Select<Notes> {
+    keyset::select_page(filter.select(owner), note::Column::Id, page)
 }
 
-/// How many notes match `filter`. Proportional to their number: only on request.
-pub async fn count(db: &impl ConnectionTrait, filter: NoteFilter) -> Result<u64, DbErr> {
-    filter.select().count(db).await
+/// How many of the owner's notes match `filter`. Proportional to their number: only on
+/// request.
+pub async fn count(
+    db: &impl ConnectionTrait,
+    owner: &Owner,
+    filter: NoteFilter,
+) -> Result<u64, DbErr> {
+    filter.select(owner).count(db).await
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<Note>, DbErr> {
-    Notes::find_by_id(id).one(db).await
+pub async fn get(db: &impl ConnectionTrait, owner: &Owner, id: i64) -> Result<Option<Note>, DbErr> {
+    Notes::find_by_id(id)
+        .filter(owner.condition(note::Column::Owner))
+        .one(db)
+        .await
 }
 
-pub async fn create(db: &impl ConnectionTrait, input: NoteInput) -> Result<Note, DbErr> {
+/// Creates a note that belongs to `owner`.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    owner: &Owner,
+    input: NoteInput,
+) -> Result<Note, DbErr> {
     let now = now();
     ActiveModel {
+        owner: Set(owner.value()),
         text: Set(input.text.into_string()),
         completed: Set(input.completed),
         created_at: Set(now),
@@ -88,6 +107,7 @@ pub async fn create(db: &impl ConnectionTrait, input: NoteInput) -> Result<Note,
 /// Replaces both fields.
 pub async fn replace(
     db: &impl TransactionTrait,
+    owner: &Owner,
     id: i64,
     input: NoteInput,
     expected: Expected<'_>,
@@ -96,7 +116,7 @@ pub async fn replace(
         text: Some(input.text),
         completed: Some(input.completed),
     };
-    update(db, id, patch, expected).await
+    update(db, owner, id, patch, expected).await
 }
 
 /// Changes the given fields and raises the version, only if the version is one of
@@ -106,6 +126,7 @@ pub async fn replace(
 /// even `updated_at` or the version).
 pub async fn update(
     db: &impl TransactionTrait,
+    owner: &Owner,
     id: i64,
     patch: NotePatch,
     expected: Expected<'_>,
@@ -120,7 +141,8 @@ pub async fn update(
                 Expr::col(note::Column::Version).add(1),
             )
             .col_expr(note::Column::UpdatedAt, Expr::value(now()))
-            .filter(note::Column::Id.eq(id));
+            .filter(note::Column::Id.eq(id))
+            .filter(owner.condition(note::Column::Owner));
         if let Some(text) = patch.text {
             update = update.col_expr(note::Column::Text, Expr::value(text.into_string()));
         }
@@ -132,7 +154,7 @@ pub async fn update(
         }
         applied = update.exec(&txn).await?.rows_affected > 0;
     }
-    let current = get(&txn, id).await?;
+    let current = get(&txn, owner, id).await?;
     txn.commit().await?;
     Ok(match current {
         None => Written::Missing,
@@ -148,17 +170,20 @@ pub async fn update(
 /// Deletes the note if its version is one of `expected`.
 pub async fn delete(
     db: &impl ConnectionTrait,
+    owner: &Owner,
     id: i64,
     expected: Expected<'_>,
 ) -> Result<Written<()>, DbErr> {
-    let mut delete = Notes::delete_many().filter(note::Column::Id.eq(id));
+    let mut delete = Notes::delete_many()
+        .filter(note::Column::Id.eq(id))
+        .filter(owner.condition(note::Column::Owner));
     if let Some(versions) = expected {
         delete = delete.filter(note::Column::Version.is_in(versions.iter().copied()));
     }
     if delete.exec(db).await?.rows_affected > 0 {
         return Ok(Written::Done(()));
     }
-    Ok(match get(db, id).await? {
+    Ok(match get(db, owner, id).await? {
         Some(note) => Written::Stale {
             current_version: note.version,
         },

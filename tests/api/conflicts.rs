@@ -5,6 +5,7 @@
 
 use crate::common::{Backend, TestApp, problem};
 use notes_service::{
+    db::owner::Owner,
     http::resource::{Resource, Unique},
     notes::{
         store::{self, NoteInput},
@@ -74,10 +75,10 @@ async fn the_resource_names_the_field_its_index_guards(backend: Backend) {
         text: NoteText::parse("taken".to_owned()).unwrap(),
         completed: false,
     };
-    store::create(&app.db, input())
+    store::create(&app.db, &Owner::Anyone, input())
         .await
         .expect("the first one");
-    let duplicate = store::create(&app.db, input())
+    let duplicate = store::create(&app.db, &Owner::Anyone, input())
         .await
         .expect_err("the second is refused by the index");
     let error = UNIQUE_TEXT.write_error(duplicate);

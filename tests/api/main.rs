@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+mod auth;
 mod auth_harness;
 mod conditional_requests;
 mod config;

@@ -118,6 +118,9 @@ struct Resource {
     bodies: &'static [&'static str],
     /// Methods that can also answer 409: they write a field that must be unique.
     conflicting: &'static [&'static str],
+    /// The scopes its reads (GET) and writes need, with authentication on.
+    read_scope: &'static str,
+    write_scope: &'static str,
 }
 
 const RESOURCES: &[Resource] = &[Resource {
@@ -125,11 +128,22 @@ const RESOURCES: &[Resource] = &[Resource {
     item: "/notes/{id}",
     bodies: &["NewNote", "NoteReplacement", "NoteChanges"],
     conflicting: &[],
+    read_scope: "notes:read",
+    write_scope: "notes:write",
 }];
 
+/// An operation as the spec must document it.
+struct Operation {
+    path: &'static str,
+    method: &'static str,
+    /// With authentication on; it off removes 401 and 403.
+    statuses: Vec<u16>,
+    scope: &'static str,
+}
+
 impl Resource {
-    /// Every operation's path, method and documented statuses, by the kind of operation.
-    fn operations(&self) -> Vec<(String, &'static str, Vec<String>)> {
+    /// Every operation, with the statuses of its kind and its scope.
+    fn operations(&self) -> Vec<Operation> {
         let update = [200, 400, 404, 412, 413, 415, 422, 500, 503];
         let operations: [(&str, &str, &[u16]); 6] = [
             (self.collection, "get", &[200, 400, 500, 503]),
@@ -147,59 +161,103 @@ impl Resource {
             .into_iter()
             .map(|(path, method, statuses)| {
                 let mut statuses = statuses.to_vec();
+                statuses.extend([401, 403]);
                 if self.conflicting.contains(&method) {
                     statuses.push(409);
-                    statuses.sort();
                 }
-                let statuses = statuses.iter().map(u16::to_string).collect();
-                (path.to_owned(), method, statuses)
+                statuses.sort();
+                let scope = match method {
+                    "get" => self.read_scope,
+                    _ => self.write_scope,
+                };
+                Operation {
+                    path,
+                    method,
+                    statuses,
+                    scope,
+                }
             })
             .collect()
     }
 }
 
-/// The statuses an operation documents, in the spec's order.
-fn documented_statuses(spec: &Value, path: &str, method: &str) -> Vec<String> {
-    spec["paths"][path][method]["responses"]
+/// The statuses an operation documents.
+fn documented_statuses(spec: &Value, path: &str, method: &str) -> Vec<u16> {
+    let mut statuses: Vec<u16> = spec["paths"][path][method]["responses"]
         .as_object()
         .unwrap_or_else(|| panic!("{method} {path} is documented"))
         .keys()
-        .cloned()
-        .collect()
+        .map(|status| status.parse().unwrap())
+        .collect();
+    statuses.sort();
+    statuses
+}
+
+/// The issuer and audience `openapi.json` is rendered for: the document with authentication
+/// on is the API's full contract.
+const EXAMPLE_ISSUER: &str = "https://id.example.com/realms/notes";
+const EXAMPLE_AUDIENCE: &str = "notes-api";
+
+fn checked_in_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json")
+}
+
+fn checked_in() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(checked_in_path()).unwrap_or_default())
+        .unwrap_or(Value::Null)
 }
 
 #[tokio::test]
 async fn served_spec_matches_the_checked_in_openapi_json() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // The provider is not reachable: the service starts anyway, and its document does not
+    // depend on the provider.
+    let app = TestApp::spawn_with(Backend::Sqlite, |settings| {
+        settings.auth.issuer = EXAMPLE_ISSUER.to_owned();
+        settings.auth.audience = EXAMPLE_AUDIENCE.to_owned();
+    })
+    .await;
     let served: Value = app.get_json("/openapi.json").await;
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
         let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
-        std::fs::write(&path, pretty).unwrap();
+        std::fs::write(checked_in_path(), pretty).unwrap();
     }
-    let checked_in: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-            .unwrap_or(Value::Null);
     assert!(
-        served == checked_in,
+        served == checked_in(),
         "the served spec differs from openapi.json: review the API change, then run \
          `UPDATE_OPENAPI=1 cargo test --test api operations::served_spec` and commit openapi.json"
     );
-    // Each operation documents exactly the problems it can answer with.
+    // Each operation documents exactly the problems it can answer with, and its scope.
     for resource in RESOURCES {
-        for (path, method, statuses) in resource.operations() {
+        for operation in resource.operations() {
+            let (path, method) = (operation.path, operation.method);
             assert_eq!(
-                documented_statuses(&served, &path, method),
-                statuses,
+                documented_statuses(&served, path, method),
+                operation.statuses,
+                "{method} {path}"
+            );
+            assert_eq!(
+                served["paths"][path][method]["security"],
+                json!([{"openIdConnect": [operation.scope]}, {"bearerToken": []}]),
                 "{method} {path}"
             );
         }
     }
-    assert_eq!(documented_statuses(&served, "/health/live", "get"), ["200"]);
+    let discovery = format!("{EXAMPLE_ISSUER}/.well-known/openid-configuration");
+    assert_eq!(
+        served["components"]["securitySchemes"]["openIdConnect"]["openIdConnectUrl"],
+        discovery
+    );
+    assert_eq!(
+        served["components"]["securitySchemes"]["bearerToken"]["scheme"],
+        "bearer"
+    );
+    // The probes need no token.
+    assert_eq!(documented_statuses(&served, "/health/live", "get"), [200]);
     assert_eq!(
         documented_statuses(&served, "/health/ready", "get"),
-        ["200", "503"]
+        [200, 503]
     );
+    assert!(served["paths"]["/health/ready"]["get"]["security"].is_null());
     // Request bodies are closed: the service refuses fields it does not know.
     for schema in RESOURCES.iter().flat_map(|r| r.bodies) {
         assert_eq!(
@@ -207,6 +265,39 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
             "{schema}"
         );
     }
+    app.stop().await;
+}
+
+/// `openapi.json` without what authentication adds: the security schemes, each
+/// operation's security requirement, and its 401 and 403 answers.
+fn without_authentication(mut spec: Value) -> Value {
+    if let Some(components) = spec["components"].as_object_mut() {
+        components.remove("securitySchemes");
+    }
+    for operation in spec["paths"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .flat_map(|path| path.as_object_mut().unwrap().values_mut())
+    {
+        let operation = operation.as_object_mut().unwrap();
+        if operation.remove("security").is_some() {
+            let responses = operation["responses"].as_object_mut().unwrap();
+            responses.remove("401");
+            responses.remove("403");
+        }
+    }
+    spec
+}
+
+#[tokio::test]
+async fn with_authentication_off_the_spec_requires_no_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let served: Value = app.get_json("/openapi.json").await;
+    assert!(
+        served == without_authentication(checked_in()),
+        "with authentication off, the served spec is openapi.json without its security: {served}"
+    );
     app.stop().await;
 }
 

@@ -171,6 +171,7 @@ fn sigterm_finishes_the_in_flight_request_then_exits_0() {
     let notes = rt.block_on(async {
         use notes_service::{
             db::keyset::{Direction, PageSpec},
+            db::owner::Owner,
             notes::store,
         };
         let db = sea_orm::Database::connect(&url).await.unwrap();
@@ -180,10 +181,15 @@ fn sigterm_finishes_the_in_flight_request_then_exits_0() {
             limit: 10,
             direction: Direction::Ascending,
         };
-        store::list(&db, store::NoteFilter::default(), first_page)
-            .await
-            .unwrap()
-            .items
+        store::list(
+            &db,
+            &Owner::Anyone,
+            store::NoteFilter::default(),
+            first_page,
+        )
+        .await
+        .unwrap()
+        .items
     });
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].text, "written during shutdown");

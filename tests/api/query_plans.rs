@@ -4,7 +4,10 @@
 
 use migration::{Migrator, MigratorTrait};
 use notes_service::{
-    db::keyset::{Direction, PageSpec},
+    db::{
+        keyset::{Direction, PageSpec},
+        owner::Owner,
+    },
     notes::store::{NoteFilter, list_query},
 };
 use sea_orm::{ConnectionTrait, Database, DbBackend, QueryTrait, Select, Statement};
@@ -48,16 +51,16 @@ fn every_list_shape() -> Vec<Shape> {
     [notes_shapes()].into_iter().flatten().collect()
 }
 
+/// Everyone's notes (authentication off) and one owner's, in every filter and page shape.
 fn notes_shapes() -> Vec<Shape> {
     let mut shapes = Vec::new();
-    for completed in [None, Some(true), Some(false)] {
-        for page in pages() {
-            let query = list_query(NoteFilter { completed }, page);
-            shapes.push(Shape::new(
-                "notes",
-                format!("completed={completed:?} {page:?}"),
-                query,
-            ));
+    for owner in [Owner::Anyone, Owner::Subject("owner-a".into())] {
+        for completed in [None, Some(true), Some(false)] {
+            for page in pages() {
+                let query = list_query(&owner, NoteFilter { completed }, page);
+                let label = format!("{owner:?} completed={completed:?} {page:?}");
+                shapes.push(Shape::new("notes", label, query));
+            }
         }
     }
     shapes

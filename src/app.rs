@@ -1,7 +1,7 @@
 //! The one place that builds the service: database, routes, middleware, listeners.
 //! `main.rs` and the integration tests both start the service through [`Application`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use poem::{
     Endpoint, EndpointExt, Route,
@@ -23,6 +23,7 @@ use crate::{
     http::{
         body_limit::BodyLimit,
         cors::Cors,
+        idempotency::IdempotencyPolicy,
         problem_details::{ProblemDetails, panic_response},
         request_timeout::RequestTimeout,
         spec::ApiDocument,
@@ -66,7 +67,14 @@ pub fn routes(
     auth: AuthState,
 ) -> impl Endpoint + 'static {
     let service = api::service(db.clone(), Readiness::new(db, draining));
-    let document = ApiDocument::new(&service, settings.auth.enabled().then_some(&settings.auth));
+    let document = ApiDocument::new(&service, settings);
+    let idempotency = IdempotencyPolicy {
+        required: settings.idempotency.required,
+        ttl: settings.idempotency.ttl(),
+        // A request cannot outlive its deadline; a second more covers its commit.
+        lease: settings.server.request_timeout() + Duration::from_secs(1),
+        metrics: metrics.as_ref().map(|m| m.idempotency().clone()),
+    };
     let cors_origins = &settings.server.cors_allowed_origins;
     let mut routes = document.routes();
     routes.add("/docs", vec![Method::GET]);
@@ -90,8 +98,10 @@ pub fn routes(
         );
     }
     route
-        // Every `Caller` parameter finds the authenticator here.
+        // Every `Caller` parameter finds the authenticator here, every `IdempotencyKey` its
+        // policy.
         .data(auth)
+        .data(idempotency)
         .with(BodyLimit(settings.server.request_body_limit))
         .with(RequestTimeout(settings.server.request_timeout()))
         .with(ProblemDetails(routes.clone()))
@@ -209,6 +219,12 @@ impl Application {
                 server::serve(listener, address, app, limits(), draining, stopped(closing)).await;
             }
         };
+        // Expired idempotency keys go in the background, until the service stops.
+        let purge = db::idempotency::purge_in_background(
+            self.db.clone(),
+            self.settings.idempotency.purge_interval(),
+            self.settings.idempotency.purge_batch,
+        );
         let drain = self.settings.server.drain();
         let signal = async move {
             let how = stop.await;
@@ -226,6 +242,7 @@ impl Application {
             let _ = close.send(true);
         };
         tokio::join!(signal, main, side);
+        purge.abort();
         if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }

@@ -17,6 +17,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub metrics: MetricsSettings,
     pub auth: AuthSettings,
+    pub idempotency: IdempotencySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +104,27 @@ pub struct MetricsSettings {
     pub enabled: bool,
     /// Empty: `/metrics` on the main port. `IP:PORT`: only on a listener of its own there.
     pub address: String,
+}
+
+/// `Idempotency-Key` on the writes that accept it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Refuse those writes without a key (400).
+    pub required: bool,
+    pub ttl_seconds: u64,
+    pub purge_interval_seconds: u64,
+    pub purge_batch: u64,
+}
+
+impl IdempotencySettings {
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds)
+    }
+
+    pub fn purge_interval(&self) -> Duration {
+        Duration::from_secs(self.purge_interval_seconds)
+    }
 }
 
 /// Bearer tokens from an OpenID Connect provider; off while `issuer` is empty.
@@ -327,6 +349,29 @@ impl Settings {
             return bad("log.level", &self.log.level, &err.to_string());
         }
         self.auth.validate()?;
+        let keys = &self.idempotency;
+        for (key, value, least) in [
+            ("idempotency.ttl_seconds", keys.ttl_seconds, 1),
+            (
+                "idempotency.purge_interval_seconds",
+                keys.purge_interval_seconds,
+                1,
+            ),
+            ("idempotency.purge_batch", keys.purge_batch, 1),
+        ] {
+            if value < least {
+                return bad(key, &value, &format!("must be at least {least}"));
+            }
+        }
+        // A key must outlive the request that reserved it, or a slow first request could
+        // see its key taken by a retry before it answers.
+        if keys.ttl_seconds <= self.server.request_timeout_seconds {
+            return bad(
+                "idempotency.ttl_seconds",
+                &keys.ttl_seconds,
+                "must be longer than server.request_timeout_seconds",
+            );
+        }
         if self.metrics.listen_address().is_err() {
             return bad(
                 "metrics.address",

@@ -21,6 +21,7 @@ pub use locking_migrator::LockingMigrator;
 mod m20261124_000001_create_notes;
 mod m20261125_000001_add_note_version;
 mod m20261130_000001_add_note_owner;
+mod m20261130_000002_create_idempotency_keys;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_notes::Migration),
             Box::new(m20261125_000001_add_note_version::Migration),
             Box::new(m20261130_000001_add_note_owner::Migration),
+            Box::new(m20261130_000002_create_idempotency_keys::Migration),
         ]
     }
 }

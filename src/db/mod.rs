@@ -2,12 +2,15 @@
 //! by `availability`), the schema check at start-up (`schema`), and what every resource's
 //! database functions share: keyset paging (`keyset`), versioned writes (`versioned`), the
 //! time written into rows (`clock`), whose rows a call sees (`owner`) and what a database
-//! error means (`errors`); the pool's state for the metrics (`pool_stats`).
+//! error means (`errors`); idempotency keys and their stored responses (`idempotency`); the
+//! pool's state for the metrics (`pool_stats`).
 
 pub mod availability;
 pub mod clock;
 pub mod errors;
+pub mod executor;
 pub mod handle;
+pub mod idempotency;
 pub mod keyset;
 pub mod owner;
 pub mod pool_stats;

@@ -16,10 +16,10 @@ use poem::{
 
 /// What a browser may send, and what script may read, cross-origin.
 const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE";
-const ALLOW_HEADERS: &str = "authorization, content-type, if-match, if-none-match, prefer, \
-     x-request-id, traceparent, tracestate";
+const ALLOW_HEADERS: &str = "authorization, content-type, idempotency-key, if-match, \
+     if-none-match, prefer, x-request-id, traceparent, tracestate";
 const EXPOSE_HEADERS: &str = "link, location, etag, x-total-count, preference-applied, \
-     x-request-id, retry-after, www-authenticate";
+     x-request-id, retry-after, www-authenticate, idempotent-replayed";
 /// How long a browser may cache a preflight answer, in seconds.
 const MAX_AGE: &str = "600";
 

@@ -93,6 +93,12 @@ pub enum ApiError {
     /// The token's signing key is not known and the identity provider cannot be reached.
     #[error("the identity provider's signing keys cannot be fetched")]
     IdentityProviderUnavailable,
+    /// A request with the same `Idempotency-Key` is still being answered.
+    #[error("a request with this Idempotency-Key is still in flight")]
+    IdempotencyKeyInUse,
+    /// The `Idempotency-Key` was used before with another request (method, path or body).
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyKeyReused,
     #[error("invalid request body")]
     Validation(Vec<FieldError>),
     #[error("the request body is not valid JSON: {0}")]
@@ -156,7 +162,8 @@ impl ApiError {
         match self {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -213,6 +220,20 @@ impl ApiError {
                     ..typed("already-exists", "Already exists".to_owned(), detail)
                 }
             }
+            Self::IdempotencyKeyInUse => typed(
+                "idempotency-key-in-use",
+                "Request in flight".to_owned(),
+                "a request with this Idempotency-Key is still being answered; retry after \
+                 `Retry-After` seconds to get its response"
+                    .to_owned(),
+            ),
+            Self::IdempotencyKeyReused => typed(
+                "idempotency-key-reused",
+                "Idempotency-Key reused".to_owned(),
+                "this Idempotency-Key was used with another request (method, path or body); \
+                 use a new key for a new request"
+                    .to_owned(),
+            ),
             Self::Unauthorized { refusal: None, .. } => typed(
                 "unauthorized",
                 "Unauthorized".to_owned(),
@@ -331,7 +352,8 @@ impl ApiError {
                 ),
             )),
             // These pass by themselves: say when to come back.
-            Self::Unavailable(_)
+            Self::IdempotencyKeyInUse
+            | Self::Unavailable(_)
             | Self::NotReady(_)
             | Self::IdentityProviderUnavailable
             | Self::Timeout { .. }

@@ -4,8 +4,9 @@
 //! `Probe`): at run time it is an [`ApiError`] like any other, and `?` converts into it from
 //! anything that converts into an `ApiError`; in the spec the operation lists exactly the
 //! statuses of its kind, so clients and contract tests see what can really come back.
-//! An operation that can also answer 409 (a unique field) says so with
-//! `Problems<Conflicting<Create>>`, whatever its kind.
+//! Wrappers add what an operation can do besides its kind, whatever the kind:
+//! `Problems<Conflicting<Create>>` writes a unique field (409); `Problems<Keyed<Create>>`
+//! takes an `Idempotency-Key` (400, 409 and 422 say so too).
 
 use std::marker::PhantomData;
 
@@ -34,10 +35,35 @@ impl<K> From<Problems<K>> for poem::Error {
     }
 }
 
-/// The statuses an operation kind can answer with a problem.
+/// The statuses an operation kind can answer with a problem, each with its description.
 pub trait OperationKind: Send + Sync + 'static {
-    fn statuses() -> Vec<u16>;
+    fn problems() -> Vec<(u16, &'static str)>;
 }
+
+/// Sets the description of `status`, adding the status if it is not there.
+fn with(
+    mut problems: Vec<(u16, &'static str)>,
+    status: u16,
+    text: &'static str,
+) -> Vec<(u16, &'static str)> {
+    match problems.binary_search_by_key(&status, |(s, _)| *s) {
+        Ok(at) => problems[at].1 = text,
+        Err(at) => problems.insert(at, (status, text)),
+    }
+    problems
+}
+
+const UNIQUE: &str =
+    "Another item already has a value that must be unique; `errors` names the field";
+const KEY_IN_FLIGHT: &str = "A request with the same `Idempotency-Key` is still in flight: \
+     retry after `Retry-After` seconds to get its response";
+const UNIQUE_OR_KEY_IN_FLIGHT: &str = "Another item already has a value that must be unique \
+     (`errors` names the field); or a request with the same `Idempotency-Key` is still in \
+     flight: retry after `Retry-After` seconds";
+const BAD_KEY: &str = "Malformed JSON, an invalid query or path parameter, or a bad \
+     `Idempotency-Key` (missing, when `idempotency.required`); `errors` names it";
+const KEY_REUSED: &str = "Well-formed JSON that fails validation (`errors` names every bad \
+     field); or the `Idempotency-Key` was used with another request (method, path or body)";
 
 /// An operation of kind `K` that can also answer 409 Conflict: a unique field already has
 /// the value sent (see `resource::Unique`).
@@ -45,12 +71,36 @@ pub trait OperationKind: Send + Sync + 'static {
 pub struct Conflicting<K>(PhantomData<K>);
 
 impl<K: OperationKind> OperationKind for Conflicting<K> {
-    fn statuses() -> Vec<u16> {
-        let mut statuses = K::statuses();
-        if let Err(at) = statuses.binary_search(&409) {
-            statuses.insert(at, 409);
-        }
-        statuses
+    fn problems() -> Vec<(u16, &'static str)> {
+        let problems = K::problems();
+        let text = match problems
+            .iter()
+            .any(|(status, text)| *status == 409 && *text == KEY_IN_FLIGHT)
+        {
+            true => UNIQUE_OR_KEY_IN_FLIGHT,
+            false => UNIQUE,
+        };
+        with(problems, 409, text)
+    }
+}
+
+/// An operation of kind `K` that takes an `Idempotency-Key` (see `idempotency`).
+#[derive(Debug)]
+pub struct Keyed<K>(PhantomData<K>);
+
+impl<K: OperationKind> OperationKind for Keyed<K> {
+    fn problems() -> Vec<(u16, &'static str)> {
+        let problems = K::problems();
+        let conflict = match problems
+            .iter()
+            .any(|(status, text)| *status == 409 && *text == UNIQUE)
+        {
+            true => UNIQUE_OR_KEY_IN_FLIGHT,
+            false => KEY_IN_FLIGHT,
+        };
+        let problems = with(problems, 400, BAD_KEY);
+        let problems = with(problems, 409, conflict);
+        with(problems, 422, KEY_REUSED)
     }
 }
 
@@ -60,8 +110,8 @@ macro_rules! operation_kinds {
         #[derive(Debug)]
         pub struct $kind;
         impl OperationKind for $kind {
-            fn statuses() -> Vec<u16> {
-                vec![$($status),*]
+            fn problems() -> Vec<(u16, &'static str)> {
+                vec![$(($status, description($status))),*]
             }
         }
     )*};
@@ -110,10 +160,10 @@ pub fn description(status: u16) -> &'static str {
 
 impl<K: OperationKind> ApiResponse for Problems<K> {
     fn meta() -> MetaResponses {
-        let responses = K::statuses()
+        let responses = K::problems()
             .into_iter()
-            .map(|status| MetaResponse {
-                description: description(status),
+            .map(|(status, description)| MetaResponse {
+                description,
                 status: Some(status),
                 status_range: None,
                 content: vec![MetaMediaType {

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every resource; no resource edits it. Each module holds one
 //! piece: errors and their problem bodies, how operations document them, the framework-error
 //! middleware, what errors need to know of a resource (its name, its unique fields), entity
-//! tags and conditional requests, request body limits, the validating JSON extractor and its
+//! tags and conditional requests, idempotency keys, request body limits, the validating JSON extractor and its
 //! nullable fields, JSON responses, timestamps, pagination, the request deadline, CORS,
 //! method names for labels, and the served OpenAPI document.
 
@@ -10,6 +10,7 @@ pub mod cors;
 pub mod error;
 pub mod error_docs;
 pub mod etag;
+pub mod idempotency;
 pub mod json_body;
 pub mod json_response;
 pub mod method;

@@ -8,8 +8,12 @@ use poem::{Endpoint, EndpointExt, IntoResponse, endpoint::make_sync, web::Html};
 use poem_openapi::{OpenApi, OpenApiService, Webhook};
 use serde_json::{Value, json};
 
+use super::idempotency;
 use super::{error_docs, route_table::RouteTable};
-use crate::{auth::caller::SCOPE_MARKER, config::AuthSettings};
+use crate::{
+    auth::caller::SCOPE_MARKER,
+    config::{AuthSettings, IdempotencySettings, Settings},
+};
 
 /// The security schemes of the document when authentication is on.
 const OPENID_CONNECT: &str = "openIdConnect";
@@ -21,15 +25,16 @@ pub struct ApiDocument {
 }
 
 impl ApiDocument {
-    /// `auth`: the settings when authentication is on.
     pub fn new<T: OpenApi, W: Webhook>(
         service: &OpenApiService<T, W>,
-        auth: Option<&AuthSettings>,
+        settings: &Settings,
     ) -> Self {
         let generated = service.spec();
         let mut spec: Value = serde_json::from_str(&generated).unwrap_or_default();
         close_request_bodies(&mut spec);
+        let auth = settings.auth.enabled().then_some(&settings.auth);
         secure_operations(&mut spec, auth);
+        publish_key_policy(&mut spec, &settings.idempotency);
         let json = serde_json::to_string_pretty(&spec).unwrap_or(generated.clone());
         // Swagger UI embeds the document; show the completed one.
         let swagger_ui = service.swagger_ui_html().replacen(&generated, &json, 1);
@@ -165,5 +170,41 @@ fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
         && let Some(components) = spec["components"].as_object_mut()
     {
         components.remove("securitySchemes");
+    }
+}
+
+/// Each `Idempotency-Key` parameter states the policy as configured (the draft asks that it
+/// be published): whether it is required, and how long a key is kept.
+fn publish_key_policy(spec: &mut Value, settings: &IdempotencySettings) {
+    let Some(paths) = spec["paths"].as_object_mut() else {
+        return;
+    };
+    let parameters = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.values_mut())
+        .filter_map(|operation| operation["parameters"].as_array_mut())
+        .flatten()
+        .filter(|parameter| parameter["name"] == idempotency::HEADER);
+    for parameter in parameters {
+        let said = parameter["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        parameter["description"] = json!(format!(
+            "{said} A key is 1 to 255 printable ASCII characters, sent as a quoted string \
+             (`\"8e03978e-40d5\"`) or bare; it is scoped to the caller, and kept for {} s \
+             after its first use (then free again). A retry with the same key and the same \
+             request gets the stored response with `Idempotent-Replayed: true`; with another \
+             request, 422; while the first is still in flight, 409 with `Retry-After`. Only \
+             successful responses are stored.{}",
+            settings.ttl_seconds,
+            if settings.required {
+                " Required on this service."
+            } else {
+                ""
+            }
+        ));
+        parameter["required"] = json!(settings.required);
     }
 }

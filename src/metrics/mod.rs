@@ -1,7 +1,7 @@
 //! Prometheus metrics: the registry and its text encoding (served at `GET /metrics`), HTTP
 //! request metrics labelled by route template (`requests`), the database pool read at each
-//! scrape (`pool`), authentication failures by reason (`auth`), and the endpoint itself
-//! (`endpoint`).
+//! scrape (`pool`), authentication failures by reason (`auth`), idempotent writes by result
+//! (`idempotency`), and the endpoint itself (`endpoint`).
 //!
 //! Label values are bounded: the route label is a template from the route table
 //! (`/notes/{id}`) or `unmatched`, never a raw path; methods outside the standard set are
@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod endpoint;
+pub mod idempotency;
 pub mod pool;
 pub mod requests;
 
@@ -16,7 +17,10 @@ use std::sync::Arc;
 
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
-use self::{auth::AuthFailures, pool::PoolCollector, requests::RequestMetrics};
+use self::{
+    auth::AuthFailures, idempotency::IdempotencyMetrics, pool::PoolCollector,
+    requests::RequestMetrics,
+};
 use crate::db::Db;
 
 /// Everything exported at `/metrics`. Built once per service; cheap to share.
@@ -24,6 +28,7 @@ pub struct Metrics {
     registry: Registry,
     requests: RequestMetrics,
     auth_failures: AuthFailures,
+    idempotency: IdempotencyMetrics,
 }
 
 impl Metrics {
@@ -31,11 +36,13 @@ impl Metrics {
         let mut registry = Registry::default();
         let requests = RequestMetrics::register(&mut registry);
         let auth_failures = AuthFailures::register(&mut registry);
+        let idempotency = IdempotencyMetrics::register(&mut registry);
         registry.register_collector(Box::new(PoolCollector::new(db)));
         Arc::new(Self {
             registry,
             requests,
             auth_failures,
+            idempotency,
         })
     }
 
@@ -45,6 +52,10 @@ impl Metrics {
 
     pub fn auth_failures(&self) -> &AuthFailures {
         &self.auth_failures
+    }
+
+    pub fn idempotency(&self) -> &IdempotencyMetrics {
+        &self.idempotency
     }
 
     /// The Prometheus text format (version 0.0.4), which every scraper reads.

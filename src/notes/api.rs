@@ -16,8 +16,9 @@ use crate::{
     auth::{Caller, Scope},
     db::Db,
     http::{
-        error_docs::{Create, Delete, List, Problems, Read, Update},
+        error_docs::{Create, Delete, Keyed, List, Problems, Read, Update},
         etag,
+        idempotency::{IdempotencyKey, Idempotent},
         json_body::ValidatedJson,
         json_response::SerdeJson,
         pagination::{Paged, Paging, SortOrder, wants_exact_count},
@@ -166,20 +167,29 @@ impl NotesApi {
     async fn create(
         &self,
         caller: Caller<WriteNotes>,
+        /// Makes a retry safe: a request with a key already answered gets that answer again
+        /// (see the API description).
+        #[oai(name = "Idempotency-Key")]
+        key: IdempotencyKey,
         body: ValidatedJson<NewNote>,
-    ) -> Result<CreateResponse, Problems<Create>> {
+    ) -> Result<Idempotent<CreateResponse>, Problems<Keyed<Create>>> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
         };
-        let note = store::create(&self.db, caller.owner(), input).await?;
-        let location = format!("/notes/{}", note.id);
-        let tag = etag::of_version(note.version);
-        Ok(CreateResponse::Created(
-            SerdeJson(note.into()),
-            location,
-            tag,
-        ))
+        let owner = caller.owner();
+        Ok(key
+            .once(&self.db, owner, async |db| {
+                let note = store::create(&db, owner, input).await?;
+                let location = format!("/notes/{}", note.id);
+                let tag = etag::of_version(note.version);
+                Ok(CreateResponse::Created(
+                    SerdeJson(note.into()),
+                    location,
+                    tag,
+                ))
+            })
+            .await?)
     }
 
     /// Get a note
@@ -242,16 +252,24 @@ impl NotesApi {
         /// Write only if the note's current `ETag` is one of these (or `*`: if it exists).
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
+        /// Makes a retry safe: a request with a key already answered gets that answer again
+        /// (see the API description).
+        #[oai(name = "Idempotency-Key")]
+        key: IdempotencyKey,
         body: ValidatedJson<NoteChanges>,
-    ) -> Result<NoteResponse, Problems<Update>> {
+    ) -> Result<Idempotent<NoteResponse>, Problems<Keyed<Update>>> {
         let patch = NotePatch {
             text: body.0.text,
             completed: body.0.completed,
         };
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written =
-            store::update(&self.db, caller.owner(), id.0, patch, expected.as_deref()).await?;
-        Ok(NOTE.outcome(id.0, written).map(respond)?)
+        let owner = caller.owner();
+        Ok(key
+            .once(&self.db, owner, async |db| {
+                let written = store::update(&db, owner, id.0, patch, expected.as_deref()).await?;
+                NOTE.outcome(id.0, written).map(respond)
+            })
+            .await?)
     }
 
     /// Delete a note

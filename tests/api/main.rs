@@ -13,6 +13,7 @@ mod conflicts;
 mod connection_budget;
 mod cors;
 mod drain;
+mod idempotency;
 mod metrics;
 mod migration_lock;
 mod notes;

@@ -116,8 +116,11 @@ struct Resource {
     item: &'static str,
     /// Its request body schemas (all closed: unknown fields are refused).
     bodies: &'static [&'static str],
-    /// Methods that can also answer 409: they write a field that must be unique.
+    /// Methods that can also answer 409: they write a field that must be unique, or take an
+    /// `Idempotency-Key` (listed in `keyed`).
     conflicting: &'static [&'static str],
+    /// Methods that take an `Idempotency-Key`.
+    keyed: &'static [&'static str],
     /// The scopes its reads (GET) and writes need, with authentication on.
     read_scope: &'static str,
     write_scope: &'static str,
@@ -128,6 +131,7 @@ const RESOURCES: &[Resource] = &[Resource {
     item: "/notes/{id}",
     bodies: &["NewNote", "NoteReplacement", "NoteChanges"],
     conflicting: &[],
+    keyed: &["post", "patch"],
     read_scope: "notes:read",
     write_scope: "notes:write",
 }];
@@ -162,7 +166,7 @@ impl Resource {
             .map(|(path, method, statuses)| {
                 let mut statuses = statuses.to_vec();
                 statuses.extend([401, 403]);
-                if self.conflicting.contains(&method) {
+                if self.conflicting.contains(&method) || self.keyed.contains(&method) {
                     statuses.push(409);
                 }
                 statuses.sort();
@@ -234,6 +238,16 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
                 documented_statuses(&served, path, method),
                 operation.statuses,
                 "{method} {path}"
+            );
+            let parameters = served["paths"][path][method]["parameters"].as_array();
+            let key = parameters
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "Idempotency-Key");
+            assert_eq!(
+                key.is_some(),
+                resource.keyed.contains(&method),
+                "{method} {path}: Idempotency-Key"
             );
             assert_eq!(
                 served["paths"][path][method]["security"],

@@ -9,10 +9,17 @@ use crate::{
     notes::NotesApi,
 };
 
-/// The API service. A new resource adds its API type to the tuple.
+/// The API service.
 pub fn service(db: Db, readiness: Readiness) -> OpenApiService<impl OpenApi, ()> {
-    let apis = (NotesApi::new(db), HealthApi::new(readiness));
+    let apis = (
+        NotesApi::new(db.clone()),
+        HealthApi::new(readiness),
+        // A new resource: `crate::things::ThingsApi::new(db.clone()),` on a line here, after
+        // the others, so that `openapi.json` only gains lines.
+    );
     OpenApiService::new(apis, "notes-service", env!("CARGO_PKG_VERSION")).description(
-        "A notes API. Every error is an RFC 9457 problem (`application/problem+json`).",
+        "A notes API. Every error is an RFC 9457 problem (`application/problem+json`). \
+         Writes that take an `Idempotency-Key` can be retried safely: the header's \
+         description states the policy (how long keys are kept, what is replayed).",
     )
 }

@@ -5,6 +5,9 @@
 #[macro_use]
 mod common;
 
+/// Every resource, listed once: the query-plan and documented-status suites cover each.
+const RESOURCES: &[&common::resource::TestedResource] = &[&notes::RESOURCE];
+
 mod auth;
 mod auth_harness;
 mod conditional_requests;

@@ -2,9 +2,40 @@
 //! delete, the seed tutorial's routes, the text rules, timestamps and 64-bit ids, and many
 //! writers at once.
 
-use crate::common::{Backend, TestApp, counted, error_fields, ids, problem};
+use crate::common::{
+    Backend, TestApp, counted, error_fields, ids, problem,
+    resource::{Shape, TestedResource, owners, pages},
+};
+use notes_service::notes::store;
 use reqwest::{Method, header};
 use serde_json::{Value, json};
+
+/// The notes resource, for the suites that cover every resource.
+pub const RESOURCE: TestedResource = TestedResource {
+    collection: "/notes",
+    item: "/notes/{id}",
+    bodies: &["NewNote", "NoteReplacement", "NoteChanges"],
+    conflicting: &[],
+    keyed: &["post", "patch"],
+    read_scope: "notes:read",
+    write_scope: "notes:write",
+    list_shapes,
+};
+
+/// Every list query shape: each owner scope, filter and page.
+fn list_shapes() -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    for owner in owners() {
+        for completed in [None, Some(true), Some(false)] {
+            for page in pages() {
+                let query = store::list_query(&owner, store::NoteFilter { completed }, page);
+                let label = format!("{owner:?} completed={completed:?} {page:?}");
+                shapes.push(Shape::new("notes", label, query));
+            }
+        }
+    }
+    shapes
+}
 
 backend_tests!(
     create_answers_201_with_location_and_the_note,

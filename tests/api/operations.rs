@@ -2,7 +2,7 @@
 //! routing errors (405 with `Allow`), health probes that tell the database's state, request
 //! ids, the served OpenAPI document and Swagger UI.
 
-use crate::common::{Backend, TestApp, problem};
+use crate::common::{Backend, TestApp, problem, resource::TestedResource};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
@@ -109,33 +109,6 @@ async fn request_id_is_echoed_or_generated(backend: Backend) {
     app.stop().await;
 }
 
-/// A resource with the usual operations: list and create on its collection; read, replace,
-/// change and delete on an item. Each resource is listed once in [`RESOURCES`].
-struct Resource {
-    collection: &'static str,
-    item: &'static str,
-    /// Its request body schemas (all closed: unknown fields are refused).
-    bodies: &'static [&'static str],
-    /// Methods that can also answer 409: they write a field that must be unique, or take an
-    /// `Idempotency-Key` (listed in `keyed`).
-    conflicting: &'static [&'static str],
-    /// Methods that take an `Idempotency-Key`.
-    keyed: &'static [&'static str],
-    /// The scopes its reads (GET) and writes need, with authentication on.
-    read_scope: &'static str,
-    write_scope: &'static str,
-}
-
-const RESOURCES: &[Resource] = &[Resource {
-    collection: "/notes",
-    item: "/notes/{id}",
-    bodies: &["NewNote", "NoteReplacement", "NoteChanges"],
-    conflicting: &[],
-    keyed: &["post", "patch"],
-    read_scope: "notes:read",
-    write_scope: "notes:write",
-}];
-
 /// An operation as the spec must document it.
 struct Operation {
     path: &'static str,
@@ -145,44 +118,43 @@ struct Operation {
     scope: &'static str,
 }
 
-impl Resource {
-    /// Every operation, with the statuses of its kind and its scope.
-    fn operations(&self) -> Vec<Operation> {
-        let update = [200, 400, 404, 412, 413, 415, 422, 500, 503];
-        let operations: [(&str, &str, &[u16]); 6] = [
-            (self.collection, "get", &[200, 400, 500, 503]),
-            (
-                self.collection,
-                "post",
-                &[201, 400, 413, 415, 422, 500, 503],
-            ),
-            (self.item, "get", &[200, 304, 400, 404, 500, 503]),
-            (self.item, "put", &update),
-            (self.item, "patch", &update),
-            (self.item, "delete", &[204, 400, 404, 412, 500, 503]),
-        ];
-        operations
-            .into_iter()
-            .map(|(path, method, statuses)| {
-                let mut statuses = statuses.to_vec();
-                statuses.extend([401, 403]);
-                if self.conflicting.contains(&method) || self.keyed.contains(&method) {
-                    statuses.push(409);
-                }
-                statuses.sort();
-                let scope = match method {
-                    "get" => self.read_scope,
-                    _ => self.write_scope,
-                };
-                Operation {
-                    path,
-                    method,
-                    statuses,
-                    scope,
-                }
-            })
-            .collect()
-    }
+/// Every operation of a resource with the usual ones (list and create on its collection;
+/// read, replace, change and delete on an item), with the statuses of its kind and its scope.
+fn operations(resource: &TestedResource) -> Vec<Operation> {
+    let update = [200, 400, 404, 412, 413, 415, 422, 500, 503];
+    let operations: [(&str, &str, &[u16]); 6] = [
+        (resource.collection, "get", &[200, 400, 500, 503]),
+        (
+            resource.collection,
+            "post",
+            &[201, 400, 413, 415, 422, 500, 503],
+        ),
+        (resource.item, "get", &[200, 304, 400, 404, 500, 503]),
+        (resource.item, "put", &update),
+        (resource.item, "patch", &update),
+        (resource.item, "delete", &[204, 400, 404, 412, 500, 503]),
+    ];
+    operations
+        .into_iter()
+        .map(|(path, method, statuses)| {
+            let mut statuses = statuses.to_vec();
+            statuses.extend([401, 403]);
+            if resource.conflicting.contains(&method) || resource.keyed.contains(&method) {
+                statuses.push(409);
+            }
+            statuses.sort();
+            let scope = match method {
+                "get" => resource.read_scope,
+                _ => resource.write_scope,
+            };
+            Operation {
+                path,
+                method,
+                statuses,
+                scope,
+            }
+        })
+        .collect()
 }
 
 /// The statuses an operation documents.
@@ -231,8 +203,8 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
          `UPDATE_OPENAPI=1 cargo test --test api operations::served_spec` and commit openapi.json"
     );
     // Each operation documents exactly the problems it can answer with, and its scope.
-    for resource in RESOURCES {
-        for operation in resource.operations() {
+    for resource in crate::RESOURCES {
+        for operation in operations(resource) {
             let (path, method) = (operation.path, operation.method);
             assert_eq!(
                 documented_statuses(&served, path, method),
@@ -273,7 +245,7 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
     );
     assert!(served["paths"]["/health/ready"]["get"]["security"].is_null());
     // Request bodies are closed: the service refuses fields it does not know.
-    for schema in RESOURCES.iter().flat_map(|r| r.bodies) {
+    for schema in crate::RESOURCES.iter().flat_map(|r| r.bodies) {
         assert_eq!(
             served["components"]["schemas"][schema]["additionalProperties"], false,
             "{schema}"

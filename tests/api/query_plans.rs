@@ -1,70 +1,9 @@
 //! Every list query shape of every resource is an index range search in SQLite's query plan:
 //! no full scan and no temporary B-tree for ORDER BY, so a page costs the same at any depth
-//! and table size. A resource lists its shapes once, in [`every_list_shape`].
+//! and table size. Every resource in `crate::RESOURCES` is covered.
 
 use migration::{Migrator, MigratorTrait};
-use notes_service::{
-    db::{
-        keyset::{Direction, PageSpec},
-        owner::Owner,
-    },
-    notes::store::{NoteFilter, list_query},
-};
-use sea_orm::{ConnectionTrait, Database, DbBackend, QueryTrait, Select, Statement};
-
-/// One list query as a resource's store builds it.
-struct Shape {
-    table: &'static str,
-    label: String,
-    query: Statement,
-}
-
-impl Shape {
-    fn new<E: sea_orm::EntityTrait>(table: &'static str, label: String, query: Select<E>) -> Self {
-        Self {
-            table,
-            label,
-            query: query.build(DbBackend::Sqlite),
-        }
-    }
-}
-
-/// Every page a list can ask for: both orders, and the first page, a page after a key, or
-/// a page at an offset (the API never combines `after` with an offset).
-fn pages() -> Vec<PageSpec> {
-    let mut pages = Vec::new();
-    for direction in [Direction::Ascending, Direction::Descending] {
-        for (after, offset) in [(None, 0), (Some(500), 0), (None, 20)] {
-            pages.push(PageSpec {
-                after,
-                offset,
-                limit: 100,
-                direction,
-            });
-        }
-    }
-    pages
-}
-
-/// Every list query shape, of every resource: one line per resource.
-fn every_list_shape() -> Vec<Shape> {
-    [notes_shapes()].into_iter().flatten().collect()
-}
-
-/// Everyone's notes (authentication off) and one owner's, in every filter and page shape.
-fn notes_shapes() -> Vec<Shape> {
-    let mut shapes = Vec::new();
-    for owner in [Owner::Anyone, Owner::Subject("owner-a".into())] {
-        for completed in [None, Some(true), Some(false)] {
-            for page in pages() {
-                let query = list_query(&owner, NoteFilter { completed }, page);
-                let label = format!("{owner:?} completed={completed:?} {page:?}");
-                shapes.push(Shape::new("notes", label, query));
-            }
-        }
-    }
-    shapes
-}
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 
 #[tokio::test]
 async fn every_list_shape_is_an_index_range_search_on_sqlite() {
@@ -73,7 +12,10 @@ async fn every_list_shape_is_an_index_range_search_on_sqlite() {
     let db = Database::connect(&url).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
 
-    let shapes = every_list_shape();
+    let shapes: Vec<_> = crate::RESOURCES
+        .iter()
+        .flat_map(|resource| (resource.list_shapes)())
+        .collect();
     assert!(!shapes.is_empty());
     for shape in shapes {
         let explain = Statement::from_sql_and_values(

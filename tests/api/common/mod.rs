@@ -15,6 +15,7 @@ pub mod containers;
 pub mod oidc;
 pub mod process;
 pub mod proxy;
+pub mod resource;
 pub mod tokens;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};

@@ -84,7 +84,8 @@ fn unavailable() -> DbErr {
 }
 
 /// Probes until the `Availability` is dropped: every `interval` while up, and 4 times as
-/// often (at least every 250 ms) while down, so that recovery is noticed quickly.
+/// often (at least every 250 ms) while down or after a slow answer, so that recovery (or a
+/// real outage) is noticed quickly.
 async fn probe(watch: std::sync::Weak<Watch>, options: ConnectOptions, interval: Duration) {
     let probe = match Database::connect(options).await {
         Ok(connection) => connection,
@@ -93,19 +94,30 @@ async fn probe(watch: std::sync::Weak<Watch>, options: ConnectOptions, interval:
             return;
         }
     };
+    let mut slow_before = false;
     loop {
-        let healthy = answers(&probe).await;
+        let answer = answers(&probe).await;
         let Some(watch) = watch.upgrade() else {
             let _ = probe.close().await;
             return;
         };
+        // A refusal or an error is an outage at once. One slow answer may be this machine
+        // being busy, not the server being gone: it takes two in a row.
+        let healthy = match answer {
+            Answer::Yes => true,
+            Answer::Failed => false,
+            Answer::Slow => !std::mem::replace(&mut slow_before, true),
+        };
+        if !matches!(answer, Answer::Slow) {
+            slow_before = false;
+        }
         let was_down = watch.down.send_replace(!healthy);
         match (was_down, healthy) {
             (false, false) => tracing::warn!("database server down: answering 503 at once"),
             (true, true) => tracing::info!("database server back"),
             _ => {}
         }
-        let wait = if healthy {
+        let wait = if healthy && !slow_before {
             interval
         } else {
             (interval / 4).min(Duration::from_millis(250))
@@ -114,9 +126,17 @@ async fn probe(watch: std::sync::Weak<Watch>, options: ConnectOptions, interval:
     }
 }
 
-async fn answers(probe: &DatabaseConnection) -> bool {
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, probe.ping()).await,
-        Ok(Ok(()))
-    )
+enum Answer {
+    Yes,
+    Failed,
+    /// No answer within `PROBE_TIMEOUT`.
+    Slow,
+}
+
+async fn answers(probe: &DatabaseConnection) -> Answer {
+    match tokio::time::timeout(PROBE_TIMEOUT, probe.ping()).await {
+        Ok(Ok(())) => Answer::Yes,
+        Ok(Err(_)) => Answer::Failed,
+        Err(_) => Answer::Slow,
+    }
 }

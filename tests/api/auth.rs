@@ -381,6 +381,7 @@ async fn keys_rotate_in_and_survive_the_provider_going_down(backend: Backend) {
 
     // Made-up key ids do not hammer the provider: at most one fetch a second.
     let requests = issuer.jwks_requests();
+    let flood = std::time::Instant::now();
     for i in 0..20 {
         let forged = tokens::mint(
             &Signer::Key(&keys().other_rs256),
@@ -390,9 +391,11 @@ async fn keys_rotate_in_and_survive_the_provider_going_down(backend: Backend) {
         let response = send(&app, Method::GET, "/notes", &forged).await;
         problem(response, 401).await;
     }
+    let allowed = 1 + flood.elapsed().as_secs() as usize;
     assert!(
-        issuer.jwks_requests() <= requests + 1,
-        "refetches are rate-limited"
+        issuer.jwks_requests() <= requests + allowed,
+        "20 unknown kids in {:?}: at most {allowed} refetches",
+        flood.elapsed()
     );
 
     // The provider goes down: tokens signed with keys already fetched keep working...

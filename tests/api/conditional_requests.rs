@@ -13,10 +13,10 @@ backend_tests!(
 );
 
 fn etag(response: &reqwest::Response) -> String {
-    response.headers()[header::ETAG]
-        .to_str()
-        .unwrap()
-        .to_owned()
+    let Some(etag) = response.headers().get(header::ETAG) else {
+        panic!("an ETag on a {} response", response.status());
+    };
+    etag.to_str().unwrap().to_owned()
 }
 
 /// Sends `method path` with `body` (if any) and extra `headers`.

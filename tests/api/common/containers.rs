@@ -103,8 +103,10 @@ async fn start_container(backend: Backend) -> Result<String, String> {
     });
     let (running, url) = match backend {
         Backend::Postgres => {
+            // Room for every test's pool at once (the default is 100).
             let (container, port) = start_image(
                 Postgres::default(),
+                ["-c", "fsync=off", "-c", "max_connections=500"],
                 "NOTES_TEST_POSTGRES_IMAGE",
                 "postgres:17-alpine",
                 5432,
@@ -116,6 +118,7 @@ async fn start_container(backend: Backend) -> Result<String, String> {
         _ => {
             let (container, port) = start_image(
                 Mariadb::default(),
+                ["--max-connections=500"],
                 "NOTES_TEST_MARIADB_IMAGE",
                 "mariadb:11",
                 3306,
@@ -134,10 +137,11 @@ async fn start_container(backend: Backend) -> Result<String, String> {
     Ok(url)
 }
 
-/// Starts `image` under the name in env var `var` (else `default`); returns the container and
-/// the host port mapped to `port`.
+/// Starts `image` under the name in env var `var` (else `default`) with arguments `cmd`;
+/// returns the container and the host port mapped to `port`.
 async fn start_image<I: Image>(
     image: I,
+    cmd: impl IntoIterator<Item = &'static str>,
     var: &str,
     default: &str,
     port: u16,
@@ -146,6 +150,7 @@ async fn start_image<I: Image>(
     let container = image
         .with_name(&name)
         .with_tag(&tag)
+        .with_cmd(cmd)
         .with_startup_timeout(Duration::from_secs(120))
         .start()
         .await

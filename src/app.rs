@@ -66,7 +66,9 @@ pub fn routes(
     draining: Draining,
     auth: AuthState,
 ) -> impl Endpoint + 'static {
-    let service = api::service(db.clone(), Readiness::new(db, draining));
+    let (_, warm_connections) = db::pool_size(&settings.database);
+    let readiness = Readiness::new(db.clone(), draining, warm_connections);
+    let service = api::service(db, readiness);
     let document = ApiDocument::new(&service, settings);
     let idempotency = IdempotencyPolicy {
         required: settings.idempotency.required,

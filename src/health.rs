@@ -23,22 +23,41 @@ enum HealthTags {
 /// Readiness gives the database this long to answer before reporting 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Every condition `/health/ready` checks: a new one is a field here and a line in `check`.
+/// Every condition `/health/ready` checks: a new one is a field here and a line in `check`:
+/// not draining, the pool warm (`database.min_connections` open), the database answering.
 #[derive(Clone)]
 pub struct Readiness {
     db: Db,
     draining: Draining,
+    /// The pool must hold this many open connections (`database.min_connections`).
+    warm_connections: u32,
 }
 
 impl Readiness {
-    pub fn new(db: Db, draining: Draining) -> Self {
-        Self { db, draining }
+    pub fn new(db: Db, draining: Draining, warm_connections: u32) -> Self {
+        Self {
+            db,
+            draining,
+            warm_connections,
+        }
     }
 
     /// The first condition that fails, in order: the cheap ones first.
     pub async fn check(&self) -> Result<(), ApiError> {
         if self.draining.is_draining() {
             return Err(ApiError::NotReady("the service is shutting down"));
+        }
+        // A replica taking traffic with a cold pool makes its first requests wait for
+        // connections (after start-up the pool is full: this is for after an outage).
+        if self
+            .db
+            .pool_stats()
+            .is_some_and(|pool| pool.size < self.warm_connections)
+        {
+            self.db.warm_up(self.warm_connections);
+            return Err(ApiError::NotReady(
+                "the service is still connecting to the database",
+            ));
         }
         db::ping(&self.db, READY_TIMEOUT)
             .await

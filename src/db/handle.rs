@@ -10,7 +10,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
@@ -27,6 +27,8 @@ pub struct Db {
     pool: DatabaseConnection,
     availability: Availability,
     calls: Arc<AtomicUsize>,
+    /// Whether `warm_up` runs.
+    warming: Arc<AtomicBool>,
     /// Every statement outside a transaction runs in one of its own.
     statements_in_transactions: bool,
 }
@@ -37,6 +39,7 @@ impl Db {
             pool,
             availability,
             calls: Arc::default(),
+            warming: Arc::default(),
             statements_in_transactions: false,
         }
     }
@@ -55,6 +58,27 @@ impl Db {
 
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.run(self.pool.ping()).await
+    }
+
+    /// Opens connections in the background until the pool holds `target` (or the database
+    /// refuses): a pool below its `min_connections` (after an outage) is otherwise refilled
+    /// only when sqlx's maintenance next runs, minutes later. One refill at a time.
+    pub fn warm_up(&self, target: u32) {
+        if self.warming.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let db = self.clone();
+        tokio::spawn(async move {
+            let open = db.pool_stats().map_or(target, |pool| pool.size);
+            // Concurrent pings each need a connection: the pool opens what is missing.
+            let mut pings = tokio::task::JoinSet::new();
+            for _ in open..target {
+                let pool = db.pool.clone();
+                pings.spawn(async move { pool.ping().await });
+            }
+            while pings.join_next().await.is_some() {}
+            db.warming.store(false, Ordering::Release);
+        });
     }
 
     /// Calls through this handle (all its clones) that are waiting for a connection or

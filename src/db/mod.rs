@@ -42,23 +42,36 @@ pub enum ConnectError {
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// (max, min) pool connections when the settings leave them unset. SQLite writes are
-/// serialized by the database itself, but WAL lets readers run beside the writer.
+/// serialized by the database itself, but WAL lets readers run beside the writer. A server's
+/// pool is kept full: its connections are opened before the service listens (and readiness
+/// waits for them after an outage), so the first requests do not pay for connecting, and the
+/// connection budget counts `max` per replica anyway.
 fn pool_defaults(backend: Backend) -> (u32, u32) {
     match backend {
         Backend::Sqlite => (8, 1),
-        Backend::Postgres | Backend::MySql => (10, 0),
+        Backend::Postgres | Backend::MySql => (10, 10),
     }
+}
+
+/// The pool's (max, min) connections: the settings, else the backend's defaults (a default
+/// min never above the max).
+pub fn pool_size(settings: &DatabaseSettings) -> (u32, u32) {
+    let backend = settings.url.backend().unwrap_or(Backend::Sqlite);
+    let (default_max, default_min) = pool_defaults(backend);
+    let max = settings.max_connections.unwrap_or(default_max);
+    let min = settings.min_connections.unwrap_or(default_min.min(max));
+    (max, min)
 }
 
 /// The connection options the settings describe, without a statement bound (migrations
 /// and the availability probe use them as they are).
 pub fn connect_options(settings: &DatabaseSettings) -> ConnectOptions {
     let backend = settings.url.backend().unwrap_or(Backend::Sqlite);
-    let (default_max, default_min) = pool_defaults(backend);
+    let (max, min) = pool_size(settings);
     let mut options = ConnectOptions::new(settings.url.expose());
     options
-        .max_connections(settings.max_connections.unwrap_or(default_max))
-        .min_connections(settings.min_connections.unwrap_or(default_min))
+        .max_connections(max)
+        .min_connections(min)
         .connect_timeout(Duration::from_secs(settings.connect_timeout_seconds))
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
         .idle_timeout(Duration::from_secs(settings.idle_timeout_seconds))

@@ -4,9 +4,9 @@
 //! missing.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, Select, TransactionSession, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, Select, TransactionSession,
+    TransactionTrait, sea_query::Expr,
 };
 
 use super::{
@@ -106,7 +106,7 @@ pub async fn create(
 
 /// Replaces both fields.
 pub async fn replace(
-    db: &impl TransactionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     owner: &Owner,
     id: i64,
     input: NoteInput,
@@ -121,46 +121,64 @@ pub async fn replace(
 
 /// Changes the given fields and raises the version, only if the version is one of
 /// `expected`: the check and the write are one `UPDATE`, so of two writers holding the same
-/// version exactly one succeeds. The note is read back in the same transaction, so what is
-/// returned is this write's result, not a later one. An empty patch changes nothing (not
-/// even `updated_at` or the version).
+/// version exactly one succeeds. What is returned is this write's result, not a later one:
+/// the `UPDATE` returns the row (`RETURNING`) where the backend can, else (MySQL) the row is
+/// read back in the same transaction. An empty patch changes nothing (not even `updated_at`
+/// or the version).
 pub async fn update(
-    db: &impl TransactionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     owner: &Owner,
     id: i64,
     patch: NotePatch,
     expected: Expected<'_>,
 ) -> Result<Written<Note>, DbErr> {
-    let txn = db.begin().await?;
-    let changes = patch.text.is_some() || patch.completed.is_some();
-    let mut applied = false;
-    if changes {
-        let mut update = Notes::update_many()
-            .col_expr(
-                note::Column::Version,
-                Expr::col(note::Column::Version).add(1),
-            )
-            .col_expr(note::Column::UpdatedAt, Expr::value(now()))
-            .filter(note::Column::Id.eq(id))
-            .filter(owner.condition(note::Column::Owner));
-        if let Some(text) = patch.text {
-            update = update.col_expr(note::Column::Text, Expr::value(text.into_string()));
-        }
-        if let Some(completed) = patch.completed {
-            update = update.col_expr(note::Column::Completed, Expr::value(completed));
-        }
-        if let Some(versions) = expected {
-            update = update.filter(note::Column::Version.is_in(versions.iter().copied()));
-        }
-        applied = update.exec(&txn).await?.rows_affected > 0;
+    if patch.text.is_none() && patch.completed.is_none() {
+        // Nothing to apply: done if the version is one expected.
+        return Ok(match get(db, owner, id).await? {
+            None => Written::Missing,
+            Some(note) if versioned::allows(expected, note.version) => Written::Done(note),
+            Some(note) => Written::Stale {
+                current_version: note.version,
+            },
+        });
     }
-    let current = get(&txn, owner, id).await?;
-    txn.commit().await?;
-    Ok(match current {
+    let mut update = Notes::update_many()
+        .col_expr(
+            note::Column::Version,
+            Expr::col(note::Column::Version).add(1),
+        )
+        .col_expr(note::Column::UpdatedAt, Expr::value(now()))
+        .filter(note::Column::Id.eq(id))
+        .filter(owner.condition(note::Column::Owner));
+    if let Some(text) = patch.text {
+        update = update.col_expr(note::Column::Text, Expr::value(text.into_string()));
+    }
+    if let Some(completed) = patch.completed {
+        update = update.col_expr(note::Column::Completed, Expr::value(completed));
+    }
+    if let Some(versions) = expected {
+        update = update.filter(note::Column::Version.is_in(versions.iter().copied()));
+    }
+    let written = match db.get_database_backend() {
+        DbBackend::Postgres | DbBackend::Sqlite => update.exec_with_returning(db).await?.pop(),
+        // MySQL/MariaDB: no `UPDATE ... RETURNING`.
+        _ => {
+            let txn = db.begin().await?;
+            let applied = update.exec(&txn).await?.rows_affected > 0;
+            let note = match applied {
+                true => get(&txn, owner, id).await?,
+                false => None,
+            };
+            txn.commit().await?;
+            note
+        }
+    };
+    if let Some(note) = written {
+        return Ok(Written::Done(note));
+    }
+    // Nothing was written: the note is missing, or at another version.
+    Ok(match get(db, owner, id).await? {
         None => Written::Missing,
-        Some(note) if applied => Written::Done(note),
-        // An empty patch has nothing to apply: done if the version is one expected.
-        Some(note) if !changes && versioned::allows(expected, note.version) => Written::Done(note),
         Some(note) => Written::Stale {
             current_version: note.version,
         },

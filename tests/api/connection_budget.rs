@@ -44,6 +44,8 @@ async fn refused_connections_give_503_and_the_service_recovers() {
     let mut cmd = command(SERVICE, "test");
     cmd.env("DATABASE_URL", app_url.as_str())
         .env("APP__DATABASE__MAX_CONNECTIONS", "10")
+        // Start with one connection: the role's limit is the point of the test.
+        .env("APP__DATABASE__MIN_CONNECTIONS", "1")
         .env("APP__DATABASE__ACQUIRE_TIMEOUT_SECONDS", "1");
     let mut service = Service::start(cmd);
     let base = format!("http://127.0.0.1:{}", service.port);

@@ -9,8 +9,19 @@ use serde_json::{Value, json};
 backend_tests!(
     routing_errors_are_problems_with_allow,
     health_probes_report_database_state,
-    request_id_is_echoed_or_generated,
+    request_id_is_echoed_or_generated;
+    servers: the_pool_is_full_before_the_service_listens,
 );
+
+/// A server backend's pool holds `database.min_connections` (by default all 10) before the
+/// service listens, so the first requests do not wait for connections; readiness says so.
+async fn the_pool_is_full_before_the_service_listens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let pool = app.db.pool_stats().expect("an sqlx pool");
+    assert_eq!((pool.size, pool.max), (10, 10), "{pool:?}");
+    assert_eq!(app.get("/health/ready").await.status(), 200);
+    app.stop().await;
+}
 
 /// GETs `path` with an `x-request-id` header; returns the id the response carries.
 async fn request_id_answered(app: &TestApp, path: &str, id: &str) -> String {

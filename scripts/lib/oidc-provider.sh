@@ -1,0 +1,87 @@
+# shellcheck shell=bash
+# The local OpenID Connect provider (tools/oidc-provider), sourced by scripts/dev-oidc-provider
+# and scripts/contract-test. Functions print what went wrong on stderr and return non-zero
+# (the caller decides what to tell the user).
+#
+#   oidc_provider_prepare
+#       Succeeds once Node.js 20.19+ and npm are there and the provider's packages are
+#       installed (`npm ci` when node_modules is missing or older than the lock file).
+#       Without Node.js it says how to install it.
+#   oidc_provider_start LOG ARGS...
+#       Starts the provider in the background (`node provider.mjs ARGS...`, stdout and stderr
+#       in LOG) and waits for its ready line: sets OIDC_PROVIDER_PID and OIDC_ISSUER. Give
+#       `--port 0` for a free port. The caller stops it (kill "$OIDC_PROVIDER_PID").
+
+OIDC_PROVIDER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tools/oidc-provider
+OIDC_PROVIDER_PID=
+OIDC_ISSUER=
+
+_oidc_say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+
+_oidc_how_to_install="Install Node.js 20.19 or later with npm:
+  Debian 13:  sudo apt-get install nodejs npm
+  Debian 12 and older Ubuntu releases ship an older Node.js: install Node.js 22 LTS from the
+  Node.js project's Debian packages (NodeSource) or release binaries, or with nvm."
+
+oidc_provider_prepare() {
+  local dir=$OIDC_PROVIDER_DIR
+  if ! command -v node >/dev/null 2>&1; then
+    _oidc_say "node is not installed. $_oidc_how_to_install"
+    return 1
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    _oidc_say "npm is not installed. $_oidc_how_to_install"
+    return 1
+  fi
+  if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+                process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+    _oidc_say "node $(node -v) is too old. $_oidc_how_to_install"
+    return 1
+  fi
+
+  # node_modules, installed from the lock file when missing or older than it. `npm ci` runs
+  # in a scratch folder that is then renamed into place, so a test run installing at the
+  # same time cannot leave a half-written node_modules (the other one's rename simply fails).
+  local installed=$dir/node_modules/.installed-package-lock.json scratch
+  cmp -s "$dir/package-lock.json" "$installed" && return 0
+  _oidc_say "installing the provider's packages (npm ci)..."
+  scratch=$(mktemp -d "$dir/.install-XXXXXX")
+  cp "$dir/package.json" "$dir/package-lock.json" "$scratch/"
+  if ! (cd "$scratch" && npm ci --no-audit --no-fund --loglevel=error >&2); then
+    rm -rf "$scratch"
+    _oidc_say "npm ci failed in $dir (is the npm registry reachable?)"
+    return 1
+  fi
+  cp "$dir/package-lock.json" "$scratch/node_modules/.installed-package-lock.json"
+  if [ -e "$dir/node_modules" ] && ! cmp -s "$dir/package-lock.json" "$installed"; then
+    mv "$dir/node_modules" "$scratch/old-node_modules"
+  fi
+  if ! mv -T "$scratch/node_modules" "$dir/node_modules" 2>/dev/null &&
+    ! cmp -s "$dir/package-lock.json" "$installed"; then
+    rm -rf "$scratch"
+    _oidc_say "could not move the installed packages into $dir/node_modules"
+    return 1
+  fi
+  rm -rf "$scratch"
+}
+
+oidc_provider_start() {
+  local log=$1 ready=
+  shift
+  node "$OIDC_PROVIDER_DIR/provider.mjs" "$@" >"$log" 2>&1 &
+  OIDC_PROVIDER_PID=$!
+  # One line on stdout once it listens: "oidc-provider ready: issuer=URL audience=...".
+  for _ in $(seq 300); do
+    ready=$(sed -n 's/^oidc-provider ready: .*issuer=\([^ ]*\).*/\1/p' "$log")
+    [ -n "$ready" ] && break
+    kill -0 "$OIDC_PROVIDER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$ready" ]; then
+    cat "$log" >&2
+    _oidc_say "the OpenID Connect provider did not start (its output is above)"
+    return 1
+  fi
+  # shellcheck disable=SC2034 # read by the caller
+  OIDC_ISSUER=$ready
+}

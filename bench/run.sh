@@ -7,8 +7,9 @@
 #     for the whole run); the same in the first second after the service started (cold start);
 #   - cursor pages 90% deep: plain, filtered (completed=true), newest first (order=desc);
 #   - GET /notes/{id} (a middle id), with authentication off and on;
-#   - PATCH /notes/{id} (a merge patch switching `completed`, over BENCH_CONNECTIONS ids);
-#   - POST /notes, without and with a fresh Idempotency-Key per request.
+#   - POST /notes, without and with a fresh Idempotency-Key per request (every answer must
+#     have stored a note);
+#   - PATCH /notes/{id} (a merge patch switching `completed`, over BENCH_CONNECTIONS ids), last.
 # Then the ratios: large÷small table, deep page÷first page, auth on÷off, keyed÷plain POST,
 # first second÷steady p99; and the service's peak RSS and the machine's load average.
 #
@@ -49,7 +50,8 @@
 #   BENCH_BASELINE_DATABASE_URL        its database, WIPED like BENCH_DATABASE_URL (see above)
 #   BENCH_BASELINE_SERVICE_DATABASE_URL  its service URL; required with BENCH_SERVICE_DATABASE_URL
 # APP__* variables reach every service (APP__DATABASE__TRANSACTION_POOLING=true, say), except
-# APP__AUTH__ISSUER and APP__AUTH__AUDIENCE, which the script sets itself.
+# APP__AUTH__ISSUER and APP__AUTH__AUDIENCE, which the script sets itself. A request the baseline
+# does not serve (a route or body it does not know) fails the run like any other.
 #
 # Authentication: the script starts the repository's OpenID Connect provider (tools/oidc-provider,
 # Node.js; `npm ci` on first use) on a free loopback port, gets ONE access token by the

@@ -459,8 +459,8 @@ ids_at() { sql "$1" "SELECT id FROM notes ORDER BY id LIMIT $3 OFFSET $2"; } # $
 declare -A rps p99 cpu rows first_ids peak_rss path patch_ids stuck
 served_count=0 # requests served in the last measurement
 # In the order they are measured (`cold` is measured first, right after the start).
-# Writes last (POSTs grow the table), PATCH last of all: on a server backend a request cut off
-# by the end of a wrk run while in a transaction must not be able to skew the POST figures.
+# Writes last (POSTs grow the table), PATCH last of all: the POSTs' check (a note for every
+# answer) must not see what a PATCH run leaves behind.
 requests=(first first_auth cursor filtered desc get get_auth post post_key patch)
 shown=(first first_auth cold cursor filtered desc get get_auth post post_key patch)
 declare -A title=(
@@ -519,7 +519,16 @@ function request()
 end
 LUA
 
-name() { local t=${title[$1]}; echo "${t#  }"; } # $1 = request: its title, unindented
+name() { # $1 = request: what it is, for messages
+  case $1 in
+    first_auth) echo "GET /notes?limit=$page with auth on" ;;
+    cold) echo "GET /notes?limit=$page in the first second after start" ;;
+    cursor | filtered | desc) echo "GET /notes?limit=$page&${title[$1]#  }" ;;
+    get_auth) echo "GET /notes/{id} with auth on" ;;
+    post_key) echo "POST /notes with a fresh Idempotency-Key" ;;
+    *) echo "${title[$1]%% (*}" ;;
+  esac
+}
 bearer() { # $1 = instance: curl/wrk arguments carrying the token when the instance needs one
   if ((instance_auth[$1])); then printf '%s\n' -H "Authorization: Bearer $token"; fi
 }

@@ -767,10 +767,10 @@ done
 
 echo
 echo "Large table ÷ $small-note table, this build (1.00 = the table's size costs nothing):"
-printf '  %-35s %12s %12s\n' request "req/s" "µs/request"
+printf '%-37s %12s %12s\n' request "req/s" "µs/request"
 for request in "${shown[@]}"; do
   [[ $request != cold && -n ${rps[$notes,$request,new]:-} ]] || continue
-  printf '  %-35s %12s %12s\n' "$(name "$request")" "$(ratio "${rps[$notes,$request,new]}" "${rps[$small,$request,new]}")" \
+  printf '%-37s %12s %12s\n' "${title[$request]}" "$(ratio "${rps[$notes,$request,new]}" "${rps[$small,$request,new]}")" \
     "$(ratio "${cpu[$notes,$request,new]}" "${cpu[$small,$request,new]}")"
 done
 

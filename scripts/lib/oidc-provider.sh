@@ -1,12 +1,17 @@
 # shellcheck shell=bash
-# The local OpenID Connect provider (tools/oidc-provider), sourced by scripts/dev-oidc-provider
-# and scripts/contract-test. Functions print what went wrong on stderr and return non-zero
-# (the caller decides what to tell the user).
+# The local OpenID Connect provider (tools/oidc-provider), sourced by scripts/dev-oidc-provider,
+# scripts/contract-test and bench/run.sh. Functions print what went wrong on stderr and return
+# non-zero (the caller decides what to tell the user, or whether that stops it).
 #
+#   oidc_provider_check_node
+#       Node.js 20.19 or later and npm are installed; else says how to install them.
+#   oidc_provider_install
+#       Installs the provider's packages (npm ci) when node_modules is missing or was
+#       installed from another lock file. `npm ci` runs in a scratch folder that is then
+#       renamed into place, so a test run installing at the same time cannot leave a
+#       half-written node_modules (the other one's rename simply fails and finds it done).
 #   oidc_provider_prepare
-#       Succeeds once Node.js 20.19+ and npm are there and the provider's packages are
-#       installed (`npm ci` when node_modules is missing or older than the lock file).
-#       Without Node.js it says how to install it.
+#       Both of the above.
 #   oidc_provider_start LOG ARGS...
 #       Starts the provider in the background (`node provider.mjs ARGS...`, stdout and stderr
 #       in LOG) and waits for its ready line: sets OIDC_PROVIDER_PID and OIDC_ISSUER. Give
@@ -15,39 +20,37 @@
 OIDC_PROVIDER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tools/oidc-provider
 OIDC_PROVIDER_PID=
 OIDC_ISSUER=
-
-_oidc_say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
-
-_oidc_how_to_install="Install Node.js 20.19 or later with npm:
+OIDC_PROVIDER_HOW_TO_INSTALL="Install Node.js 20.19 or later with npm:
   Debian 13:  sudo apt-get install nodejs npm
   Debian 12 and older Ubuntu releases ship an older Node.js: install Node.js 22 LTS from the
   Node.js project's Debian packages (NodeSource) or release binaries, or with nvm."
 
-oidc_provider_prepare() {
-  local dir=$OIDC_PROVIDER_DIR
+_oidc_say() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+
+oidc_provider_check_node() {
   if ! command -v node >/dev/null 2>&1; then
-    _oidc_say "node is not installed. $_oidc_how_to_install"
+    _oidc_say "node is not installed. $OIDC_PROVIDER_HOW_TO_INSTALL"
     return 1
   fi
   if ! command -v npm >/dev/null 2>&1; then
-    _oidc_say "npm is not installed. $_oidc_how_to_install"
+    _oidc_say "npm is not installed. $OIDC_PROVIDER_HOW_TO_INSTALL"
     return 1
   fi
   if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
                 process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
-    _oidc_say "node $(node -v) is too old. $_oidc_how_to_install"
+    _oidc_say "node $(node -v) is too old. $OIDC_PROVIDER_HOW_TO_INSTALL"
     return 1
   fi
+}
 
-  # node_modules, installed from the lock file when missing or older than it. `npm ci` runs
-  # in a scratch folder that is then renamed into place, so a test run installing at the
-  # same time cannot leave a half-written node_modules (the other one's rename simply fails).
-  local installed=$dir/node_modules/.installed-package-lock.json scratch
+oidc_provider_install() {
+  local dir=$OIDC_PROVIDER_DIR scratch
+  local installed=$dir/node_modules/.installed-package-lock.json
   cmp -s "$dir/package-lock.json" "$installed" && return 0
-  _oidc_say "installing the provider's packages (npm ci)..."
-  scratch=$(mktemp -d "$dir/.install-XXXXXX")
-  cp "$dir/package.json" "$dir/package-lock.json" "$scratch/"
-  if ! (cd "$scratch" && npm ci --no-audit --no-fund --loglevel=error >&2); then
+  _oidc_say "installing the OpenID Connect provider's packages (npm ci in $dir)..."
+  scratch=$(mktemp -d "$dir/.install-XXXXXX") || return 1
+  if ! cp "$dir/package.json" "$dir/package-lock.json" "$scratch/" ||
+    ! (cd "$scratch" && npm ci --no-audit --no-fund --loglevel=error >&2); then
     rm -rf "$scratch"
     _oidc_say "npm ci failed in $dir (is the npm registry reachable?)"
     return 1
@@ -63,6 +66,10 @@ oidc_provider_prepare() {
     return 1
   fi
   rm -rf "$scratch"
+}
+
+oidc_provider_prepare() {
+  oidc_provider_check_node && oidc_provider_install
 }
 
 oidc_provider_start() {

@@ -167,13 +167,28 @@ impl ConnectionTrait for Db {
     }
 }
 
+impl Db {
+    /// Begins a transaction unless the database is known to be down, and never cancels the
+    /// `BEGIN` half-way (as `run` would when the server goes down meanwhile): a `BEGIN` cut
+    /// after it was sent could leave a pooled connection inside a transaction that nothing
+    /// ends, and later statements on it would never be committed.
+    async fn begin_whole(
+        &self,
+        begin: impl Future<Output = Result<DatabaseTransaction, DbErr>>,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        self.availability.check()?;
+        let _counted = InFlight::enter(&self.calls);
+        begin.await
+    }
+}
+
 /// A transaction is checked when it begins; its statements then run on its own connection.
 #[async_trait::async_trait]
 impl TransactionTrait for Db {
     type Transaction = DatabaseTransaction;
 
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.run(self.pool.begin()).await
+        self.begin_whole(self.pool.begin()).await
     }
 
     async fn begin_with_config(
@@ -182,14 +197,14 @@ impl TransactionTrait for Db {
         access_mode: Option<AccessMode>,
     ) -> Result<DatabaseTransaction, DbErr> {
         let begin = self.pool.begin_with_config(isolation_level, access_mode);
-        self.run(begin).await
+        self.begin_whole(begin).await
     }
 
     async fn begin_with_options(
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.run(self.pool.begin_with_options(options)).await
+        self.begin_whole(self.pool.begin_with_options(options)).await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>

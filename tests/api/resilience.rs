@@ -15,9 +15,69 @@ use tokio::{
 };
 
 backend_tests!(
-    a_request_stuck_behind_a_lock_gets_503_at_its_deadline;
+    a_request_stuck_behind_a_lock_gets_503_at_its_deadline,
+    clients_that_go_away_leave_no_transaction_open;
     servers: database_outage_gives_fast_503s_then_recovers
 );
+
+/// Clients that give up mid-request (a 1 ms timeout, so most go away while their handler
+/// is inside its transaction) do not cut their handlers short: no pooled connection is left
+/// inside a transaction, and every write answered afterwards is stored.
+async fn clients_that_go_away_leave_no_transaction_open(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let gone = (0..300).map(|i| {
+        impatient
+            .post(app.url("/notes"))
+            .header("idempotency-key", format!("abandoned-{i}"))
+            .json(&json!({ "text": format!("abandoned {i}") }))
+            .send()
+    });
+    futures_util::future::join_all(gone).await;
+    // Their handlers finish on their own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        let note = app
+            .create("/notes", &json!({ "text": format!("kept {i}") }))
+            .await;
+        acknowledged.push(note["id"].as_i64().unwrap());
+    }
+    let stored = |sql: String| {
+        let db = app.db.clone();
+        async move {
+            let statement = sea_orm::Statement::from_string(db.get_database_backend(), sql);
+            let row = db.query_one_raw(statement).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let ids: Vec<String> = acknowledged.iter().map(i64::to_string).collect();
+    let found = stored(format!(
+        "SELECT COUNT(*) FROM notes WHERE id IN ({})",
+        ids.join(", ")
+    ))
+    .await;
+    assert_eq!(found, 50, "every acknowledged write is stored");
+    let open = match backend {
+        Backend::Postgres => {
+            stored(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'"
+                    .to_owned(),
+            )
+            .await
+        }
+        Backend::MariaDb => {
+            stored("SELECT COUNT(*) FROM information_schema.innodb_trx".to_owned()).await
+        }
+        Backend::Sqlite => 0,
+    };
+    assert_eq!(open, 0, "no connection is left inside a transaction");
+    app.stop().await;
+}
 
 /// Whether the server has closed `stream` (reads EOF or a reset) within `within`.
 async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {

@@ -204,7 +204,8 @@ impl TransactionTrait for Db {
         &self,
         options: TransactionOptions,
     ) -> Result<DatabaseTransaction, DbErr> {
-        self.begin_whole(self.pool.begin_with_options(options)).await
+        self.begin_whole(self.pool.begin_with_options(options))
+            .await
     }
 
     async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>

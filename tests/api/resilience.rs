@@ -71,7 +71,14 @@ async fn clients_that_go_away_leave_no_transaction_open(backend: Backend) {
             .await
         }
         Backend::MariaDb => {
-            stored("SELECT COUNT(*) FROM information_schema.innodb_trx".to_owned()).await
+            // A connection of this database that sleeps inside a transaction.
+            stored(
+                "SELECT COUNT(*) FROM information_schema.innodb_trx t \
+                 JOIN information_schema.processlist p ON t.trx_mysql_thread_id = p.id \
+                 WHERE p.db = DATABASE() AND p.command = 'Sleep'"
+                    .to_owned(),
+            )
+            .await
         }
         Backend::Sqlite => 0,
     };

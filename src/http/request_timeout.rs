@@ -11,6 +11,7 @@
 use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use tracing::Instrument;
 
 use super::error::ApiError;
 
@@ -37,8 +38,10 @@ impl<E: Endpoint + 'static> Endpoint for RequestTimeoutEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let inner = self.inner.clone();
-        let handler =
-            tokio::spawn(async move { inner.call(req).await.map(IntoResponse::into_response) });
+        // In the request's span: its logs and statement spans stay under it.
+        let handler = tokio::spawn(
+            async move { inner.call(req).await.map(IntoResponse::into_response) }.in_current_span(),
+        );
         match tokio::time::timeout(self.after, handler).await {
             Ok(Ok(result)) => result,
             // The handler panicked (its task caught it).

@@ -1,11 +1,10 @@
-//! Who a note belongs to: the `sub` of the token that created it, when authentication is on
-//! (NULL for notes created with it off; those are served to no one while it is on). An
-//! owner's list pages by `(owner, id)`, filtered by `(owner, completed, id)`: index range
-//! scans at any depth, like the unscoped lists. On SQLite and PostgreSQL the two indexes are
-//! partial (`WHERE owner IS NOT NULL`), so that with authentication off a write does not
-//! maintain them; MySQL/MariaDB have no partial indexes.
+//! Who a note belongs to: the `sub` of the token that created it, when authentication is on;
+//! '' for notes created with it off (those are served to no one while it is on). Not NULL:
+//! a unique index that includes the owner then holds with authentication off too (NULLs are
+//! all distinct in a unique index). An owner's list pages by `(owner, id)`, filtered by
+//! `(owner, completed, id)`: index range scans at any depth, like the unscoped lists.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,7 +18,7 @@ impl MigrationTrait for Migration {
                     .table(Notes::Table)
                     // OpenID Connect's limit for `sub`; 1,020 bytes in utf8mb4, so it fits in a
                     // MySQL index key (3,072 bytes) with the other columns.
-                    .add_column(string_len_null(Notes::Owner, 255))
+                    .add_column(string_len(Notes::Owner, 255).default(""))
                     .to_owned(),
             )
             .await?;
@@ -34,9 +33,6 @@ impl MigrationTrait for Migration {
             index.name(name).table(Notes::Table);
             for column in columns {
                 index.col(column);
-            }
-            if manager.get_database_backend() != DatabaseBackend::MySql {
-                index.and_where(Expr::col(Notes::Owner).is_not_null());
             }
             manager.create_index(index.to_owned()).await?;
         }

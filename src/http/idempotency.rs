@@ -48,6 +48,9 @@ pub const HEADER: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "idempotent-replayed";
 /// The longest key, in characters (printable ASCII).
 pub const MAX_KEY_CHARS: usize = 255;
+/// What `parse_key` accepts: a quoted string of 1 to 255 printable ASCII characters (`"`
+/// and `\` escaped by a backslash), or 1 to 255 bare ones not starting with `"` or a space.
+const KEY_PATTERN: &str = r#"^(?:"(?:[ !#-\[\]-~]|\\["\\]){1,255}"|[!#-~][ -~]{0,254})$"#;
 /// The response headers stored with a key and replayed (with the body and status).
 const STORED_HEADERS: [HeaderName; 3] = [header::LOCATION, header::ETAG, header::CONTENT_TYPE];
 
@@ -89,7 +92,7 @@ struct Used {
 fn parse_key(header: &HeaderValue) -> Result<String, &'static str> {
     const RULE: &str = "must be 1 to 255 printable ASCII characters, as a quoted string \
                         (\"...\") or bare";
-    let value = header.to_str().map_err(|_| RULE)?.trim();
+    let value = header.to_str().map_err(|_| RULE)?;
     let key = match value.strip_prefix('"') {
         Some(rest) => {
             let inner = rest.strip_suffix('"').ok_or(RULE)?;
@@ -107,6 +110,7 @@ fn parse_key(header: &HeaderValue) -> Result<String, &'static str> {
             }
             key
         }
+        None if value.starts_with(' ') => return Err(RULE),
         None => value.to_owned(),
     };
     let printable = |c: char| (' '..='~').contains(&c);
@@ -139,11 +143,11 @@ impl<'a> ApiExtractor<'a> for IdempotencyKey {
     }
 
     fn param_schema_ref() -> Option<MetaSchemaRef> {
-        // A quoted key is two characters longer than the key.
         Some(MetaSchemaRef::Inline(Box::new(MetaSchema {
             min_length: Some(1),
+            // A quoted key is two characters longer than the key.
             max_length: Some(MAX_KEY_CHARS + 2),
-            pattern: Some("^[ -~]+$".to_owned()),
+            pattern: Some(KEY_PATTERN.to_owned()),
             ..MetaSchema::new("string")
         })))
     }
@@ -202,7 +206,7 @@ impl IdempotencyKey {
             return Ok(Idempotent::new(response.into_response()));
         };
         let policy = self.policy;
-        let owner = owner.value().unwrap_or_default();
+        let owner = owner.value();
         let key = KeyUse {
             owner: &owner,
             key: &used.key,
@@ -349,6 +353,30 @@ impl<R: ApiResponse + Send> ApiResponse for Idempotent<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_pattern_accepts_what_the_parser_accepts() {
+        let pattern = regex::Regex::new(KEY_PATTERN).unwrap();
+        let long = "k".repeat(255);
+        let too_long = "k".repeat(256);
+        for (value, accepted) in [
+            ("\"8e03978e-40d5\"", true),
+            ("8e03978e-40d5", true),
+            (r#""a \"b\" \\c""#, true),
+            ("a\"b", true),
+            (long.as_str(), true),
+            (too_long.as_str(), false),
+            ("\"\"", false),
+            ("\"open", false),
+            ("\"a\"b\"", false),
+            (r#""a\b""#, false),
+            (" lead", false),
+        ] {
+            let parsed = parse_key(&HeaderValue::from_str(value).unwrap()).is_ok();
+            assert_eq!(parsed, accepted, "parser: {value:?}");
+            assert_eq!(pattern.is_match(value), accepted, "pattern: {value:?}");
+        }
+    }
 
     #[test]
     fn keys_are_sf_strings_or_bare_printable_ascii() {

@@ -14,8 +14,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Starts at 1 and rises with every change: the note's ETag.
     pub version: i64,
-    /// The `sub` of the caller that created it (authentication on); `None` otherwise.
-    pub owner: Option<String>,
+    /// The `sub` of the caller that created it (authentication on); "" otherwise.
+    pub owner: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

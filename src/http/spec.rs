@@ -102,15 +102,19 @@ fn close_request_bodies(spec: &mut Value) {
 /// becomes the operation's security requirement, with its scope, and its 401 and 403
 /// answers; with it off, the mark goes and nothing is required.
 fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
-    let schemes = &mut spec["components"]["securitySchemes"];
-    let scopes: Vec<String> = schemes
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, scheme)| scheme["description"] == SCOPE_MARKER)
-        .map(|(name, _)| name.clone())
-        .collect();
-    if let Some(schemes) = schemes.as_object_mut() {
+    // `get_mut`: indexing a JSON object mutably would add the key, as null.
+    let schemes = spec
+        .get_mut("components")
+        .and_then(|components| components.get_mut("securitySchemes"))
+        .and_then(Value::as_object_mut);
+    let mut scopes = Vec::new();
+    if let Some(schemes) = schemes {
+        scopes.extend(
+            schemes
+                .iter()
+                .filter(|(_, scheme)| scheme["description"] == SCOPE_MARKER)
+                .map(|(name, _)| name.clone()),
+        );
         schemes.retain(|name, _| !scopes.contains(name));
     }
     let problem = |status: u16| {
@@ -164,10 +168,11 @@ fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
             OPENID_CONNECT: {"type": "openIdConnect", "openIdConnectUrl": discovery},
             BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": token},
         });
-    } else if spec["components"]["securitySchemes"]
-        .as_object()
-        .is_some_and(|schemes| schemes.is_empty())
-        && let Some(components) = spec["components"].as_object_mut()
+    } else if let Some(components) = spec.get_mut("components").and_then(Value::as_object_mut)
+        && components
+            .get("securitySchemes")
+            .and_then(Value::as_object)
+            .is_some_and(|schemes| schemes.is_empty())
     {
         components.remove("securitySchemes");
     }
@@ -183,7 +188,9 @@ fn publish_key_policy(spec: &mut Value, settings: &IdempotencySettings) {
         .values_mut()
         .filter_map(Value::as_object_mut)
         .flat_map(|path| path.values_mut())
-        .filter_map(|operation| operation["parameters"].as_array_mut())
+        // `get_mut`: indexing a JSON object mutably would add `"parameters": null`.
+        .filter_map(|operation| operation.get_mut("parameters"))
+        .filter_map(Value::as_array_mut)
         .flatten()
         .filter(|parameter| parameter["name"] == idempotency::HEADER);
     for parameter in parameters {

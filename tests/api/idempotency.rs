@@ -411,7 +411,11 @@ async fn every_note_exists_once_across_a_crash(backend: Backend) {
                                 assert!(earlier.is_none_or(|e| e == id), "note {note}: {id}");
                             }
                             // In flight when the service died: its lease runs out soon.
-                            Ok(response) if response.status() == StatusCode::CONFLICT => {
+                            // (A 503, the database busy, is retried the same way.)
+                            Ok(response)
+                                if response.status() == StatusCode::CONFLICT
+                                    || response.status() == StatusCode::SERVICE_UNAVAILABLE =>
+                            {
                                 pending.lock().unwrap().push_back(note);
                                 tokio::time::sleep(Duration::from_millis(200)).await;
                             }

@@ -22,7 +22,10 @@ use poem_openapi::{
 };
 
 use super::Authenticator;
-use crate::{db::owner::Owner, http::error::ApiError};
+use crate::{
+    db::owner::Owner,
+    http::{error::ApiError, spec::SCOPE_MARKER},
+};
 
 /// An OAuth scope an operation needs.
 pub trait Scope: Send + Sync + 'static {
@@ -46,10 +49,6 @@ impl<S> Caller<S> {
         &self.owner
     }
 }
-
-/// How the scopes are marked in the generated document, until `http::spec` turns each into
-/// a security requirement with that scope.
-pub const SCOPE_MARKER: &str = "x-notes-service-scope";
 
 impl<'a, S: Scope> ApiExtractor<'a> for Caller<S> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];

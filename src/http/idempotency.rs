@@ -28,18 +28,19 @@ use poem_openapi::{
     registry::{MetaHeader, MetaParamIn, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
     types::Type,
 };
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::{
-    db::{
-        Db,
-        executor::Executor,
-        idempotency::{self, KeyUse, Reservation, StoredResponse},
-        owner::Owner,
-    },
-    metrics::idempotency::IdempotencyMetrics,
+use crate::db::{
+    Db,
+    executor::Executor,
+    idempotency::{self, KeyUse, Reservation, StoredResponse},
+    owner::Owner,
 };
 
 /// The header a client sends.
@@ -347,6 +348,34 @@ impl<R: ApiResponse + Send> ApiResponse for Idempotent<R> {
 
     fn register(registry: &mut Registry) {
         R::register(registry);
+    }
+}
+
+/// `idempotency_requests_total{result}`: keyed writes by what became of them: `stored` (run,
+/// response stored), `replayed`, `in_flight` (409), `other_request` (422). The metrics
+/// registry (`metrics::Metrics`) registers it.
+#[derive(Clone, Default)]
+pub struct IdempotencyMetrics(Family<ResultLabels, Counter>);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+impl IdempotencyMetrics {
+    pub fn register(registry: &mut prometheus_client::registry::Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "idempotency_requests",
+            "Writes sent with an Idempotency-Key, by result: stored, replayed, in_flight, \
+             other_request",
+            metrics.0.clone(),
+        );
+        metrics
+    }
+
+    fn count(&self, result: &'static str) {
+        self.0.get_or_create(&ResultLabels { result }).inc();
     }
 }
 

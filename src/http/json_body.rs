@@ -68,6 +68,21 @@ impl Fields {
         }
     }
 
+    /// A nullable string parsed by a rule type (`fields.nullable("title", Title::parse)`); a
+    /// refusal is reported on the field (which then counts as absent).
+    pub fn nullable<T, E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(String) -> Result<T, E>,
+    ) -> Nullable<T> {
+        self.nullable_string(name)
+            .try_map(parse)
+            .unwrap_or_else(|refusal| {
+                self.error(name, refusal.to_string());
+                Nullable::Absent
+            })
+    }
+
     pub fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
         match self.take(name, required)? {
             Value::Bool(b) => Some(b),

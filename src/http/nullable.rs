@@ -2,15 +2,13 @@
 //! leaving it out keeps it; in a create or replace body both mean "no value". The spec
 //! marks such a field `nullable`.
 
-use std::{borrow::Cow, fmt::Display};
+use std::borrow::Cow;
 
 use poem_openapi::{
     registry::{MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
-
-use super::json_body::Fields;
 
 /// A field that may be left out, be `null`, or hold a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,25 +39,13 @@ impl<T> Nullable<T> {
         }
     }
 
-    /// Parses a value with a rule type (`Title::parse`); a refusal is reported on the field
-    /// `name` of `fields` (and the field then counts as absent).
-    pub fn parse<U, E: Display>(
-        self,
-        fields: &mut Fields,
-        name: &str,
-        parse: impl FnOnce(T) -> Result<U, E>,
-    ) -> Nullable<U> {
-        match self {
+    /// Parses a value with a rule type (`Title::parse`); `null` and absent stay as they are.
+    pub fn try_map<U, E>(self, parse: impl FnOnce(T) -> Result<U, E>) -> Result<Nullable<U>, E> {
+        Ok(match self {
             Self::Absent => Nullable::Absent,
             Self::Null => Nullable::Null,
-            Self::Value(value) => match parse(value) {
-                Ok(parsed) => Nullable::Value(parsed),
-                Err(refusal) => {
-                    fields.error(name, refusal.to_string());
-                    Nullable::Absent
-                }
-            },
-        }
+            Self::Value(value) => Nullable::Value(parse(value)?),
+        })
     }
 }
 

@@ -8,12 +8,13 @@ use poem::{Endpoint, EndpointExt, IntoResponse, endpoint::make_sync, web::Html};
 use poem_openapi::{OpenApi, OpenApiService, Webhook};
 use serde_json::{Value, json};
 
-use super::idempotency;
-use super::{error_docs, route_table::RouteTable};
-use crate::{
-    auth::caller::SCOPE_MARKER,
-    config::{AuthSettings, IdempotencySettings, Settings},
-};
+use super::{error_docs, idempotency, route_table::RouteTable};
+use crate::config::{AuthSettings, IdempotencySettings, Settings};
+
+/// How an operation's scope is marked in the generated document (a security scheme named
+/// after the scope, with this description; `auth::Caller` registers it), until
+/// `secure_operations` turns it into the operation's security requirement.
+pub const SCOPE_MARKER: &str = "x-notes-service-scope";
 
 /// The security schemes of the document when authentication is on.
 const OPENID_CONNECT: &str = "openIdConnect";

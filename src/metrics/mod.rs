@@ -1,7 +1,8 @@
 //! Prometheus metrics: the registry and its text encoding (served at `GET /metrics`), HTTP
 //! request metrics labelled by route template (`requests`), the database pool read at each
-//! scrape (`pool`), authentication failures by reason (`auth`), idempotent writes by result
-//! (`idempotency`), and the endpoint itself (`endpoint`).
+//! scrape (`pool`), authentication failures by reason (`auth`), and the endpoint itself
+//! (`endpoint`); it also registers the counters plumbing below it keeps
+//! (`http::idempotency::IdempotencyMetrics`).
 //!
 //! Label values are bounded: the route label is a template from the route table
 //! (`/notes/{id}`) or `unmatched`, never a raw path; methods outside the standard set are
@@ -9,7 +10,6 @@
 
 pub mod auth;
 pub mod endpoint;
-pub mod idempotency;
 pub mod pool;
 pub mod requests;
 
@@ -17,11 +17,8 @@ use std::sync::Arc;
 
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
-use self::{
-    auth::AuthFailures, idempotency::IdempotencyMetrics, pool::PoolCollector,
-    requests::RequestMetrics,
-};
-use crate::db::Db;
+use self::{auth::AuthFailures, pool::PoolCollector, requests::RequestMetrics};
+use crate::{db::Db, http::idempotency::IdempotencyMetrics};
 
 /// Everything exported at `/metrics`. Built once per service; cheap to share.
 pub struct Metrics {

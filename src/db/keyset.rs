@@ -3,8 +3,8 @@
 //! how many rows exist. `OFFSET` is still applied when asked (bounded by the caller).
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect,
-    Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Order, PartialModelTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
 /// Which page to read.
@@ -50,19 +50,24 @@ pub fn select_page<E: EntityTrait>(select: Select<E>, key: E::Column, spec: Page
         .offset((spec.offset > 0).then_some(spec.offset))
 }
 
-/// Reads the page [`select_page`] describes.
-pub async fn fetch<E, C>(
+/// Reads the page [`select_page`] describes, as `M`: the entity's model, or a partial model
+/// of the columns a list shows (fewer columns read, decoded and dropped per row).
+pub async fn fetch<E, M, C>(
     db: &C,
     select: Select<E>,
     key: E::Column,
     spec: PageSpec,
-    key_of: impl Fn(&E::Model) -> i64,
-) -> Result<Page<E::Model>, DbErr>
+    key_of: impl Fn(&M) -> i64,
+) -> Result<Page<M>, DbErr>
 where
     E: EntityTrait,
+    M: PartialModelTrait + Send + Sync,
     C: ConnectionTrait,
 {
-    let mut items = select_page(select, key, spec).all(db).await?;
+    let mut items = select_page(select, key, spec)
+        .into_partial_model::<M>()
+        .all(db)
+        .await?;
     let more = items.len() as u64 > spec.limit;
     items.truncate(spec.limit as usize);
     let next_after = if more { items.last().map(key_of) } else { None };

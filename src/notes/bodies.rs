@@ -32,6 +32,18 @@ pub struct Note {
     pub updated_at: Timestamp,
 }
 
+impl From<entity::Listed> for Note {
+    fn from(m: entity::Listed) -> Self {
+        Self {
+            id: m.id,
+            text: m.text,
+            completed: m.completed,
+            created_at: Timestamp(m.created_at),
+            updated_at: Timestamp(m.updated_at),
+        }
+    }
+}
+
 impl From<entity::Model> for Note {
     fn from(m: entity::Model) -> Self {
         Self {

@@ -22,3 +22,16 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A note as a list shows it: the columns of the response, without the owner (the list is
+/// already the caller's) and the version (a list carries no ETags). Fewer columns to read,
+/// decode and drop per row: a page is a hundred rows.
+#[derive(Clone, Debug, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct Listed {
+    pub id: i64,
+    pub text: String,
+    pub completed: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::{
-    entity::{self as note, ActiveModel, Entity as Notes, Model as Note},
+    entity::{self as note, ActiveModel, Entity as Notes, Listed, Model as Note},
     text::NoteText,
 };
 use crate::db::{
@@ -58,8 +58,15 @@ pub async fn list(
     owner: &Owner,
     filter: NoteFilter,
     page: PageSpec,
-) -> Result<Page<Note>, DbErr> {
-    keyset::fetch(db, filter.select(owner), note::Column::Id, page, |n| n.id).await
+) -> Result<Page<Listed>, DbErr> {
+    keyset::fetch(
+        db,
+        filter.select(owner),
+        note::Column::Id,
+        page,
+        |n: &Listed| n.id,
+    )
+    .await
 }
 
 /// The query [`list`] runs, for inspecting its plan.

@@ -17,7 +17,7 @@ use std::{
 };
 
 use crate::common::{
-    Backend, TestDatabase, migration_bin,
+    Backend, TestDatabase, all_pages, migration_bin,
     process::{SERVICE, Service, command, run},
 };
 use reqwest::Client;
@@ -148,19 +148,6 @@ fn through(bouncer: &PgBouncer, db: &TestDatabase, transaction_pooling: bool) ->
             transaction_pooling.to_string(),
         );
     cmd
-}
-
-/// Every note, following `next` links from `first`.
-async fn all_pages(client: &Client, base: &str, first: &str) -> Vec<Value> {
-    let mut notes = Vec::new();
-    let mut next = Some(first.to_owned());
-    while let Some(path) = next {
-        let page = client.get(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(page.status(), 200, "GET {path}");
-        next = crate::common::link_to(&page, "next");
-        notes.extend(page.json::<Vec<Value>>().await.unwrap());
-    }
-    notes
 }
 
 mod postgres {

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use crate::common::{
-    Backend, TestDatabase,
+    Backend, TestDatabase, all_pages,
     process::{SERVICE, Service, command},
 };
 use reqwest::{Client, StatusCode};
@@ -39,24 +39,6 @@ async fn increment(client: &Client, url: &str) -> u32 {
             other => panic!("PATCH {url}: {other}"),
         }
     }
-}
-
-/// Every note a replica lists, following its `next` links.
-async fn everything(client: &Client, base: &str) -> Vec<Value> {
-    let mut notes = Vec::new();
-    let mut next = Some("/notes?limit=25".to_owned());
-    while let Some(path) = next {
-        let page = client.get(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        next = page
-            .headers()
-            .get("link")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| l.split(", ").find(|l| l.ends_with("rel=\"next\"")))
-            .map(|l| l[1..l.find('>').unwrap()].to_owned());
-        notes.extend(page.json::<Vec<Value>>().await.unwrap());
-    }
-    notes
 }
 
 mod postgres {
@@ -144,9 +126,9 @@ async fn three_replicas_on_one_postgres_lose_nothing_and_agree() {
     }
     // Every replica lists the same notes, all of them.
     let listings = [
-        everything(&client, &bases[0]).await,
-        everything(&client, &bases[1]).await,
-        everything(&client, &bases[2]).await,
+        all_pages(&client, &bases[0], "/notes?limit=25").await,
+        all_pages(&client, &bases[1], "/notes?limit=25").await,
+        all_pages(&client, &bases[2], "/notes?limit=25").await,
     ];
     assert_eq!(listings[0].len(), ids.len());
     assert_eq!(listings[0], listings[1]);

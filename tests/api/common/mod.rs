@@ -293,6 +293,20 @@ pub fn link_to(response: &reqwest::Response, rel: &str) -> Option<String> {
     })
 }
 
+/// Every item of a list, following `next` links from `first` (a path such as `/notes?limit=7`)
+/// on the service at `base`.
+pub async fn all_pages(client: &Client, base: &str, first: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next = Some(first.to_owned());
+    while let Some(path) = next {
+        let page = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(page.status(), 200, "GET {path}");
+        next = link_to(&page, "next");
+        items.extend(page.json::<Vec<Value>>().await.unwrap());
+    }
+    items
+}
+
 pub fn ids(list: &Value) -> Vec<i64> {
     list.as_array()
         .unwrap()

@@ -35,35 +35,15 @@ impl<K> From<Problems<K>> for poem::Error {
     }
 }
 
-/// The statuses an operation kind can answer with a problem, each with its description.
+/// The statuses an operation kind can answer with a problem. The wrappers below set the two
+/// flags; the descriptions follow from the statuses and the flags (see `problems`).
 pub trait OperationKind: Send + Sync + 'static {
-    fn problems() -> Vec<(u16, &'static str)>;
+    const STATUSES: &'static [u16];
+    /// It writes a unique field: 409 when the value is taken.
+    const CONFLICTING: bool = false;
+    /// It takes an `Idempotency-Key`: 400, 409 and 422 for the key.
+    const KEYED: bool = false;
 }
-
-/// Sets the description of `status`, adding the status if it is not there.
-fn with(
-    mut problems: Vec<(u16, &'static str)>,
-    status: u16,
-    text: &'static str,
-) -> Vec<(u16, &'static str)> {
-    match problems.binary_search_by_key(&status, |(s, _)| *s) {
-        Ok(at) => problems[at].1 = text,
-        Err(at) => problems.insert(at, (status, text)),
-    }
-    problems
-}
-
-const UNIQUE: &str =
-    "Another item already has a value that must be unique; `errors` names the field";
-const KEY_IN_FLIGHT: &str = "A request with the same `Idempotency-Key` is still in flight: \
-     retry after `Retry-After` seconds to get its response";
-const UNIQUE_OR_KEY_IN_FLIGHT: &str = "Another item already has a value that must be unique \
-     (`errors` names the field); or a request with the same `Idempotency-Key` is still in \
-     flight: retry after `Retry-After` seconds";
-const BAD_KEY: &str = "Malformed JSON, an invalid query or path parameter, or a bad \
-     `Idempotency-Key` (missing, when `idempotency.required`); `errors` names it";
-const KEY_REUSED: &str = "Well-formed JSON that fails validation (`errors` names every bad \
-     field); or the `Idempotency-Key` was used with another request (method, path or body)";
 
 /// An operation of kind `K` that can also answer 409 Conflict: a unique field already has
 /// the value sent (see `resource::Unique`).
@@ -71,17 +51,9 @@ const KEY_REUSED: &str = "Well-formed JSON that fails validation (`errors` names
 pub struct Conflicting<K>(PhantomData<K>);
 
 impl<K: OperationKind> OperationKind for Conflicting<K> {
-    fn problems() -> Vec<(u16, &'static str)> {
-        let problems = K::problems();
-        let text = match problems
-            .iter()
-            .any(|(status, text)| *status == 409 && *text == KEY_IN_FLIGHT)
-        {
-            true => UNIQUE_OR_KEY_IN_FLIGHT,
-            false => UNIQUE,
-        };
-        with(problems, 409, text)
-    }
+    const STATUSES: &'static [u16] = K::STATUSES;
+    const CONFLICTING: bool = true;
+    const KEYED: bool = K::KEYED;
 }
 
 /// An operation of kind `K` that takes an `Idempotency-Key` (see `idempotency`).
@@ -89,19 +61,46 @@ impl<K: OperationKind> OperationKind for Conflicting<K> {
 pub struct Keyed<K>(PhantomData<K>);
 
 impl<K: OperationKind> OperationKind for Keyed<K> {
-    fn problems() -> Vec<(u16, &'static str)> {
-        let problems = K::problems();
-        let conflict = match problems
-            .iter()
-            .any(|(status, text)| *status == 409 && *text == UNIQUE)
-        {
-            true => UNIQUE_OR_KEY_IN_FLIGHT,
-            false => KEY_IN_FLIGHT,
-        };
-        let problems = with(problems, 400, BAD_KEY);
-        let problems = with(problems, 409, conflict);
-        with(problems, 422, KEY_REUSED)
+    const STATUSES: &'static [u16] = K::STATUSES;
+    const CONFLICTING: bool = K::CONFLICTING;
+    const KEYED: bool = true;
+}
+
+/// `K`'s problem statuses, in order, each with its description.
+fn problems<K: OperationKind>() -> Vec<(u16, &'static str)> {
+    let mut statuses = K::STATUSES.to_vec();
+    if K::CONFLICTING || K::KEYED {
+        statuses.push(409);
     }
+    if K::KEYED {
+        statuses.extend([400, 422]);
+    }
+    statuses.sort_unstable();
+    statuses.dedup();
+    let described = |status| match (status, K::CONFLICTING, K::KEYED) {
+        (400, _, true) => {
+            "Malformed JSON, an invalid query or path parameter, or a bad `Idempotency-Key` \
+             (missing, when `idempotency.required`); `errors` names it"
+        }
+        (409, true, true) => {
+            "Another item already has a value that must be unique (`errors` names the \
+             field); or a request with the same `Idempotency-Key` is still in flight: retry \
+             after `Retry-After` seconds"
+        }
+        (409, false, true) => {
+            "A request with the same `Idempotency-Key` is still in flight: retry after \
+             `Retry-After` seconds to get its response"
+        }
+        (422, _, true) => {
+            "Well-formed JSON that fails validation (`errors` names every bad field); or the \
+             `Idempotency-Key` was used with another request (method, path or body)"
+        }
+        _ => description(status),
+    };
+    statuses
+        .into_iter()
+        .map(|status| (status, described(status)))
+        .collect()
 }
 
 macro_rules! operation_kinds {
@@ -110,9 +109,7 @@ macro_rules! operation_kinds {
         #[derive(Debug)]
         pub struct $kind;
         impl OperationKind for $kind {
-            fn problems() -> Vec<(u16, &'static str)> {
-                vec![$(($status, description($status))),*]
-            }
+            const STATUSES: &'static [u16] = &[$($status),*];
         }
     )*};
 }
@@ -160,7 +157,7 @@ pub fn description(status: u16) -> &'static str {
 
 impl<K: OperationKind> ApiResponse for Problems<K> {
     fn meta() -> MetaResponses {
-        let responses = K::problems()
+        let responses = problems::<K>()
             .into_iter()
             .map(|(status, description)| MetaResponse {
                 description,
@@ -178,5 +175,44 @@ impl<K: OperationKind> ApiResponse for Problems<K> {
 
     fn register(registry: &mut Registry) {
         Problem::register(registry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrappers_add_their_statuses_whatever_their_order() {
+        let statuses = |problems: Vec<(u16, &str)>| -> Vec<u16> {
+            problems.into_iter().map(|(status, _)| status).collect()
+        };
+        assert_eq!(
+            statuses(problems::<Conflicting<Read>>()),
+            [400, 404, 409, 500, 503]
+        );
+        assert_eq!(
+            statuses(problems::<Keyed<Create>>()),
+            [400, 409, 413, 415, 422, 500, 503]
+        );
+        assert_eq!(
+            problems::<Keyed<Conflicting<Create>>>(),
+            problems::<Conflicting<Keyed<Create>>>()
+        );
+        let conflict = |problems: Vec<(u16, &'static str)>| {
+            problems
+                .into_iter()
+                .find(|(status, _)| *status == 409)
+                .map(|(_, text)| text)
+        };
+        assert_eq!(
+            conflict(problems::<Conflicting<Create>>()),
+            Some(description(409))
+        );
+        let both = conflict(problems::<Keyed<Conflicting<Update>>>()).unwrap_or_default();
+        assert!(
+            both.contains("unique") && both.contains("Idempotency-Key"),
+            "{both}"
+        );
     }
 }

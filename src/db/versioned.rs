@@ -20,3 +20,12 @@ pub enum Written<T> {
 pub fn allows(expected: Expected<'_>, version: i64) -> bool {
     expected.is_none_or(|versions| versions.contains(&version))
 }
+
+/// What a versioned write that changed nothing found: `current_version` is the row's version
+/// read back after the miss, `None` when no row has the id.
+pub fn missed<T>(current_version: Option<i64>) -> Written<T> {
+    match current_version {
+        Some(current_version) => Written::Stale { current_version },
+        None => Written::Missing,
+    }
+}

@@ -142,11 +142,8 @@ pub async fn update(
     if patch.text.is_none() && patch.completed.is_none() {
         // Nothing to apply: done if the version is one expected.
         return Ok(match get(db, owner, id).await? {
-            None => Written::Missing,
             Some(note) if versioned::allows(expected, note.version) => Written::Done(note),
-            Some(note) => Written::Stale {
-                current_version: note.version,
-            },
+            other => versioned::missed(other.map(|note| note.version)),
         });
     }
     let mut update = Notes::update_many()
@@ -184,12 +181,8 @@ pub async fn update(
         return Ok(Written::Done(note));
     }
     // Nothing was written: the note is missing, or at another version.
-    Ok(match get(db, owner, id).await? {
-        None => Written::Missing,
-        Some(note) => Written::Stale {
-            current_version: note.version,
-        },
-    })
+    let current = get(db, owner, id).await?;
+    Ok(versioned::missed(current.map(|note| note.version)))
 }
 
 /// Deletes the note if its version is one of `expected`.
@@ -208,10 +201,6 @@ pub async fn delete(
     if delete.exec(db).await?.rows_affected > 0 {
         return Ok(Written::Done(()));
     }
-    Ok(match get(db, owner, id).await? {
-        Some(note) => Written::Stale {
-            current_version: note.version,
-        },
-        None => Written::Missing,
-    })
+    let current = get(db, owner, id).await?;
+    Ok(versioned::missed(current.map(|note| note.version)))
 }

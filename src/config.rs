@@ -149,6 +149,14 @@ impl AuthSettings {
     pub fn enabled(&self) -> bool {
         !self.issuer.trim().is_empty()
     }
+
+    /// Where OpenID Connect discovery finds the provider's metadata (its `jwks_uri`).
+    pub fn discovery_url(&self) -> String {
+        format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -209,6 +217,13 @@ impl fmt::Debug for DatabaseUrl {
 #[error("{0}")]
 pub struct ConfigError(String);
 
+/// The error for setting `key` holding `value`, and why it cannot be used.
+fn bad(key: &str, value: &dyn fmt::Display, why: &str) -> Result<(), ConfigError> {
+    Err(ConfigError(format!(
+        "invalid configuration: {key} = {value}: {why}"
+    )))
+}
+
 impl Settings {
     /// Loads the settings for the running process: the directory and profile from the
     /// arguments (already resolved from `--config-dir`/`APP_CONFIG_DIR` and `APP_ENV`),
@@ -264,11 +279,6 @@ impl Settings {
 
     /// Checks what the types alone cannot.
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, value: &dyn fmt::Display, why: &str| {
-            Err(ConfigError(format!(
-                "invalid configuration: {key} = {value}: {why}"
-            )))
-        };
         if self.server.host.trim().is_empty() {
             return bad("server.host", &"\"\"", "must be an address or host name");
         }
@@ -386,24 +396,19 @@ impl Settings {
 
 impl AuthSettings {
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, value: &dyn fmt::Display, why: &str| {
-            Err(ConfigError(format!(
-                "invalid configuration: auth.{key} = {value}: {why}"
-            )))
-        };
         if !self.enabled() {
             return Ok(());
         }
         if !is_http_url(&self.issuer) {
             return bad(
-                "issuer",
+                "auth.issuer",
                 &self.issuer,
                 "must be the provider's http(s) URL, as its tokens' `iss` claim has it",
             );
         }
         if self.audience.trim().is_empty() {
             return bad(
-                "audience",
+                "auth.audience",
                 &"\"\"",
                 "must be set when auth.issuer is: the identifier tokens name in `aud` \
                  (APP__AUTH__AUDIENCE)",
@@ -411,35 +416,35 @@ impl AuthSettings {
         }
         if !self.jwks_uri.is_empty() && !is_http_url(&self.jwks_uri) {
             return bad(
-                "jwks_uri",
+                "auth.jwks_uri",
                 &self.jwks_uri,
                 "must be empty or an http(s) URL",
             );
         }
         if self.leeway_seconds > 300 {
             return bad(
-                "leeway_seconds",
+                "auth.leeway_seconds",
                 &self.leeway_seconds,
                 "must be at most 300",
             );
         }
         if self.keys_refresh_seconds < 10 {
             return bad(
-                "keys_refresh_seconds",
+                "auth.keys_refresh_seconds",
                 &self.keys_refresh_seconds,
                 "must be at least 10",
             );
         }
         if self.http_timeout_seconds == 0 {
-            return bad("http_timeout_seconds", &0, "must be at least 1");
+            return bad("auth.http_timeout_seconds", &0, "must be at least 1");
         }
         if self.token_cache_size == 0 {
-            return bad("token_cache_size", &0, "must be at least 1");
+            return bad("auth.token_cache_size", &0, "must be at least 1");
         }
         let plain = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ';
         if self.realm.is_empty() || !self.realm.chars().all(plain) {
             return bad(
-                "realm",
+                "auth.realm",
                 &format!("{:?}", self.realm),
                 "must be printable ASCII without quotes or backslashes",
             );

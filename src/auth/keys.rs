@@ -92,6 +92,8 @@ struct KeyState {
 struct KeySource {
     fetcher: JsonFetcher,
     issuer: String,
+    /// The discovery document's URL (`{issuer}/.well-known/openid-configuration`).
+    discovery_url: String,
     /// `auth.jwks_uri`, else what discovery said (kept once known).
     jwks_uri: tokio::sync::Mutex<Option<String>>,
 }
@@ -109,6 +111,7 @@ impl SigningKeys {
     pub fn new(
         fetcher: JsonFetcher,
         issuer: &str,
+        discovery_url: String,
         jwks_uri: Option<&str>,
         refetch_min: Duration,
     ) -> Arc<Self> {
@@ -117,6 +120,7 @@ impl SigningKeys {
             source: KeySource {
                 fetcher,
                 issuer: issuer.to_owned(),
+                discovery_url,
                 jwks_uri: tokio::sync::Mutex::new(jwks_uri.map(str::to_owned)),
             },
             fetched_at: tokio::sync::Mutex::new(None),
@@ -248,11 +252,8 @@ impl KeySource {
         if let Some(uri) = known.as_ref() {
             return Ok(uri.clone());
         }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
-        );
-        let document = self.fetcher.get(&url).await?;
+        let url = &self.discovery_url;
+        let document = self.fetcher.get(url).await?;
         // OpenID Connect Discovery 1.0 §4.3: the document names the issuer exactly.
         if document["issuer"].as_str() != Some(self.issuer.as_str()) {
             return Err(format!(

@@ -84,6 +84,7 @@ impl Authenticator {
         let keys = SigningKeys::new(
             fetcher,
             &settings.issuer,
+            settings.discovery_url(),
             jwks_uri,
             Duration::from_secs(settings.keys_refetch_min_seconds),
         );

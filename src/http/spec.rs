@@ -6,7 +6,7 @@
 
 use poem::{Endpoint, EndpointExt, IntoResponse, endpoint::make_sync, web::Html};
 use poem_openapi::{OpenApi, OpenApiService, Webhook};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{error_docs, idempotency, route_table::RouteTable};
 use crate::config::{AuthSettings, IdempotencySettings, Settings};
@@ -126,15 +126,7 @@ fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
             }}
         })
     };
-    let Some(paths) = spec["paths"].as_object_mut() else {
-        return;
-    };
-    for operation in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|path| path.values_mut())
-        .filter_map(Value::as_object_mut)
-    {
+    for operation in operations(spec) {
         let Some(Value::Array(requirements)) = operation.remove("security") else {
             continue;
         };
@@ -157,10 +149,7 @@ fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
         }
     }
     if let Some(auth) = auth {
-        let discovery = format!(
-            "{}/.well-known/openid-configuration",
-            auth.issuer.trim_end_matches('/')
-        );
+        let discovery = auth.discovery_url();
         let token = format!(
             "A JWT access token from {} for the audience `{}`, with the operation's scope",
             auth.issuer, auth.audience
@@ -182,13 +171,7 @@ fn secure_operations(spec: &mut Value, auth: Option<&AuthSettings>) {
 /// Each `Idempotency-Key` parameter states the policy as configured (the draft asks that it
 /// be published): whether it is required, and how long a key is kept.
 fn publish_key_policy(spec: &mut Value, settings: &IdempotencySettings) {
-    let Some(paths) = spec["paths"].as_object_mut() else {
-        return;
-    };
-    let parameters = paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|path| path.values_mut())
+    let parameters = operations(spec)
         // `get_mut`: indexing a JSON object mutably would add `"parameters": null`.
         .filter_map(|operation| operation.get_mut("parameters"))
         .filter_map(Value::as_array_mut)
@@ -215,4 +198,15 @@ fn publish_key_policy(spec: &mut Value, settings: &IdempotencySettings) {
         ));
         parameter["required"] = json!(settings.required);
     }
+}
+
+/// Every operation object of the document (`paths.<path>.<method>`).
+fn operations(spec: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> {
+    spec.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.values_mut())
+        .filter_map(Value::as_object_mut)
 }

@@ -17,7 +17,7 @@
 //! its lease runs out) and a retry runs again. Keys are scoped to the owner, and expire after
 //! `idempotency.ttl_seconds`.
 
-use std::{marker::PhantomData, time::Duration};
+use std::{fmt::Write, marker::PhantomData, time::Duration};
 
 use poem::{
     Body, IntoResponse, Request, RequestBody, Response,
@@ -130,8 +130,10 @@ fn fingerprint(request: &Request, body: &[u8]) -> String {
     hash.update(body);
     hash.finalize()
         .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 impl<'a> ApiExtractor<'a> for IdempotencyKey {
@@ -221,7 +223,7 @@ impl IdempotencyKey {
             }
             // Come back in a second: the first request is likely about to answer (if it
             // crashed instead, its lease runs out within `lease`).
-            Reservation::InFlight { .. } => {
+            Reservation::InFlight => {
                 policy.count("in_flight");
                 return Err(ApiError::IdempotencyKeyInUse);
             }
@@ -280,7 +282,7 @@ async fn run_and_store<R: IntoResponse>(
             .collect(),
         body: bytes.to_vec(),
     };
-    if !idempotency::complete(&txn, key, token, &stored).await? {
+    if !idempotency::complete(&txn, key, token, stored).await? {
         txn.rollback().await?;
         return Ok(None);
     }

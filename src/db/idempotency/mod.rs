@@ -44,8 +44,8 @@ pub enum Reservation {
     Reserved { token: String },
     /// An earlier request with the key succeeded: its response.
     Done(StoredResponse),
-    /// An earlier request with the key still runs; its lease ends in this long.
-    InFlight { lease_left: Duration },
+    /// An earlier request with the key still runs (its lease has not run out).
+    InFlight,
     /// The key was used for another request (another fingerprint).
     OtherRequest,
 }
@@ -83,16 +83,13 @@ pub async fn reserve(
         } else if let (Some(status), headers, body) = (row.status, row.headers, row.body) {
             return Ok(Reservation::Done(stored(status, headers, body)));
         } else if row.locked_until > now {
-            let lease_left = (row.locked_until - now).to_std().unwrap_or_default();
-            return Ok(Reservation::InFlight { lease_left });
+            return Ok(Reservation::InFlight);
         } else if take_over().await? {
             // The first request's lease ran out without a response: it crashed or failed.
             return Ok(Reservation::Reserved { token });
         }
     }
-    Ok(Reservation::InFlight {
-        lease_left: Duration::from_secs(1),
-    })
+    Ok(Reservation::InFlight)
 }
 
 async fn find(db: &impl ConnectionTrait, key: &KeyUse<'_>) -> Result<Option<entity::Model>, DbErr> {
@@ -111,6 +108,7 @@ async fn try_insert(
     lease: Duration,
     ttl: Duration,
 ) -> Result<bool, DbErr> {
+    let now = now();
     let insert = Keys::insert(ActiveModel {
         owner: Set(key.owner.to_owned()),
         idempotency_key: Set(key.key.to_owned()),
@@ -119,9 +117,9 @@ async fn try_insert(
         headers: Set(None),
         body: Set(None),
         lock_token: Set(token.to_owned()),
-        locked_until: Set(now() + lease),
-        created_at: Set(now()),
-        expires_at: Set(now() + ttl),
+        locked_until: Set(now + lease),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
         ..Default::default()
     });
     match insert.exec_without_returning(db).await {
@@ -170,14 +168,14 @@ pub async fn complete(
     txn: &impl ConnectionTrait,
     key: &KeyUse<'_>,
     token: &str,
-    response: &StoredResponse,
+    response: StoredResponse,
 ) -> Result<bool, DbErr> {
     let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".to_owned());
     let status = i16::try_from(response.status).unwrap_or(i16::MAX);
     let updated = Keys::update_many()
         .col_expr(Column::Status, Expr::value(Some(status)))
         .col_expr(Column::Headers, Expr::value(Some(headers)))
-        .col_expr(Column::Body, Expr::value(Some(response.body.clone())))
+        .col_expr(Column::Body, Expr::value(Some(response.body)))
         .filter(Column::Owner.eq(key.owner))
         .filter(Column::IdempotencyKey.eq(key.key))
         .filter(Column::LockToken.eq(token))

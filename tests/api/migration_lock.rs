@@ -16,8 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{Backend, TestDatabase, migration_bin};
-use migration::{Migrator, MigratorTrait, lock};
+use crate::common::{Backend, TestDatabase, migration_bin, migration_names};
+use migration::lock;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 
 backend_tests!(
@@ -140,13 +140,6 @@ impl Drop for Migration {
 /// How many times `output` says a migration is being applied.
 fn applied_count(output: &str) -> usize {
     output.matches("Applying migration '").count()
-}
-
-fn migration_names() -> Vec<String> {
-    Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect()
 }
 
 /// The versions recorded in `seaql_migrations`, in order, duplicates included.

@@ -49,7 +49,8 @@ backend_tests!(
     ids_are_64_bit,
 );
 
-fn note_json(text: &str, completed: bool) -> Value {
+/// A note's JSON body.
+pub fn note_json(text: &str, completed: bool) -> Value {
     json!({"text": text, "completed": completed})
 }
 

@@ -9,19 +9,10 @@ use std::{
 };
 
 use crate::common::{
-    Backend, TestDatabase, migration_bin,
+    Backend, TestDatabase, migration_bin, migration_names,
     process::{SERVICE, Service, command, get, post, run},
 };
-use migration::MigratorTrait;
 use serde_json::json;
-
-/// The migrations this build knows, oldest first: the checks below follow whatever a team adds.
-fn migration_names() -> Vec<String> {
-    migration::Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect()
-}
 
 #[test]
 fn help_describes_both_binaries() {

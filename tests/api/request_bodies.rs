@@ -2,7 +2,10 @@
 //! one 422, malformed JSON 400, other media types 415, and bodies over the limit 413 even
 //! when sent chunked. Nothing invalid is ever stored.
 
-use crate::common::{Backend, TestApp, error_fields, problem};
+use crate::{
+    common::{Backend, TestApp, error_fields, problem},
+    notes::note_json,
+};
 use reqwest::{Method, header};
 use serde_json::{Value, json};
 
@@ -11,10 +14,6 @@ backend_tests!(
     malformed_json_is_400_and_wrong_content_type_415,
     bodies_over_the_limit_are_413_even_chunked,
 );
-
-fn note_json(text: &str, completed: bool) -> Value {
-    json!({"text": text, "completed": completed})
-}
 
 /// POSTs `body` to /notes as a chunked stream (no Content-Length) of `chunk`-byte pieces.
 async fn post_chunked(app: &TestApp, body: &[u8], chunk: usize) -> reqwest::Response {

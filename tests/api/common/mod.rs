@@ -20,6 +20,7 @@ pub mod tokens;
 
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
 
+use migration::MigratorTrait as _;
 use notes_service::{app::Application, config::Settings};
 use reqwest::{Client, Response};
 use serde_json::Value;
@@ -278,6 +279,14 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The migrations this build knows, oldest first: checks follow whatever a team adds.
+pub fn migration_names() -> Vec<String> {
+    migration::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
 }
 
 /// The URL of the `Link` relation `rel`, as sent (relative to the service).

@@ -76,6 +76,9 @@ pub struct DatabaseSettings {
 pub struct SqliteSettings {
     pub synchronous: SqliteSynchronous,
     pub busy_timeout_ms: u64,
+    /// `PRAGMA journal_size_limit`: when the write-ahead log starts again from the top, its
+    /// file is cut back to this many bytes, so a burst does not leave the disk full.
+    pub journal_size_limit_bytes: u64,
 }
 
 /// SQLite's `PRAGMA synchronous`. With WAL, `normal` survives a crash of the process but may

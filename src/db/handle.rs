@@ -145,6 +145,15 @@ impl ConnectionTrait for Db {
                 })
                 .await;
         }
+        if self.get_database_backend() == DbBackend::Sqlite && is_write(&stmt.sql) {
+            // Stepped to its end, not reset after its first row as sqlx's fetch_one does: SQLite
+            // runs its WAL hook, the automatic checkpoint, only when an autocommit statement
+            // steps to completion, and a write committed by a reset never checkpoints. Every
+            // `INSERT ... RETURNING` of SeaORM's `ActiveModel::insert` comes through here, and
+            // without this the -wal file grew by every write (tests/api/sqlite_wal.rs).
+            let rows = self.run(self.pool.query_all_raw(stmt)).await?;
+            return Ok(rows.into_iter().next());
+        }
         self.run(self.pool.query_one_raw(stmt)).await
     }
 
@@ -242,5 +251,35 @@ impl TransactionTrait for Db {
         self.pool
             .transaction_with_config(callback, isolation_level, access_mode)
             .await
+    }
+}
+
+/// Whether a statement writes (a write with `RETURNING` answers rows like a query).
+fn is_write(sql: &str) -> bool {
+    let verb = sql
+        .trim_start()
+        .split_ascii_whitespace()
+        .next()
+        .unwrap_or_default();
+    ["INSERT", "UPDATE", "DELETE", "REPLACE"]
+        .iter()
+        .any(|write| verb.eq_ignore_ascii_case(write))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_write;
+
+    #[test]
+    fn writes_are_told_from_reads() {
+        assert!(is_write(
+            r#"INSERT INTO "notes" ("text") VALUES (?) RETURNING "id""#
+        ));
+        assert!(is_write("  update notes SET text = ? RETURNING id"));
+        assert!(is_write("DELETE FROM notes WHERE id = ? RETURNING id"));
+        assert!(!is_write(
+            r#"SELECT "id" FROM "notes" WHERE "id" = ? LIMIT ?"#
+        ));
+        assert!(!is_write(""));
     }
 }

@@ -190,8 +190,10 @@ fn configure_sqlite(options: &mut ConnectOptions, settings: &DatabaseSettings) {
         Sync::Extra => SqliteSynchronous::Extra,
     };
     let busy_timeout = Duration::from_millis(settings.sqlite.busy_timeout_ms);
+    let journal_size_limit = settings.sqlite.journal_size_limit_bytes.to_string();
     options.map_sqlx_sqlite_opts(move |o| {
         o.create_if_missing(true)
+            .pragma("journal_size_limit", journal_size_limit.clone())
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(busy_timeout)

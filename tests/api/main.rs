@@ -29,4 +29,5 @@ mod query_plans;
 mod replicas;
 mod request_bodies;
 mod resilience;
+mod sqlite_wal;
 mod tracing;

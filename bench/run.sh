@@ -55,9 +55,9 @@
 #
 # Authentication: the script starts the repository's OpenID Connect provider (tools/oidc-provider,
 # Node.js; `npm ci` on first use) on a free loopback port, gets ONE access token by the
-# client-credentials grant (valid 2 hours), and runs a second service per build with
-# APP__AUTH__ISSUER/AUDIENCE set, on the same database; every note in the tables belongs to the
-# token's subject, so auth on and off serve the same rows.
+# client-credentials grant, with every scope openapi.json declares (valid 2 hours), and runs a
+# second service per build with APP__AUTH__ISSUER/AUDIENCE set, on the same database; every note
+# in the tables belongs to the token's subject, so auth on and off serve the same rows.
 #
 # The tables are filled with bulk SQL through the database's own client (sqlite3, psql, or
 # mariadb/mysql), not over HTTP. The services run on core 0 and wrk on core 1 (2-core
@@ -293,13 +293,14 @@ start_provider() {
     skip_auth "npm could not install tools/oidc-provider's packages (its output is above)"
     return
   fi
-  local secret issuer line='' attempt
+  local secret issuer scopes line='' attempt
   secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   # Three attempts: node 20 was seen to hang for good, now and then, while the provider made
   # its signing keys at start-up (a deadlock in generateKeyPairSync).
   for attempt in 1 2 3; do
     node "$OIDC_PROVIDER_DIR/provider.mjs" --port 0 --audience "$audience" --token-ttl "$token_ttl" \
-      --clients "[{\"client_id\": \"notes-bench\", \"client_secret\": \"$secret\", \"scope\": \"notes:read notes:write\"}]" \
+      --clients "[{\"client_id\": \"notes-bench\", \"client_secret\": \"$secret\", \"scope\": \"*\"}]" \
+      --openapi "$PWD/openapi.json" \
       >"$tmp/oidc.out" 2>"$tmp/oidc.log" &
     provider=$!
     for _ in $(seq 200); do
@@ -315,8 +316,10 @@ start_provider() {
   [[ -n $line ]] || { cat "$tmp/oidc.log" >&2; die "the OpenID Connect provider did not start (its log is above)"; }
   taskset -acp 1 "$provider" >/dev/null # off the services' core
   issuer=$(sed -n 's/.*issuer=\([^ ]*\).*/\1/p' <<<"$line")
+  # Every scope the API declares (openapi.json), as the provider printed them.
+  scopes=$(sed -n 's/^oidc-provider scopes: //p' "$tmp/oidc.out")
   token=$(curl -sS -f -u "notes-bench:$secret" -d grant_type=client_credentials \
-    -d 'scope=notes:read notes:write' "$issuer/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p') ||
+    --data-urlencode "scope=$scopes" "$issuer/token" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p') ||
     die "the provider at $issuer refused a token (its log: $(tail -n 3 "$tmp/oidc.log"))"
   [[ -n $token ]] || die "no access token in the provider's answer"
   subject=$(node -e 'let t = ""; process.stdin.on("data", (d) => (t += d)).on("end", () =>

@@ -15,7 +15,9 @@
 #   oidc_provider_start LOG ARGS...
 #       Starts the provider in the background (`node provider.mjs ARGS...`, stdout and stderr
 #       in LOG) and waits for its ready line: sets OIDC_PROVIDER_PID and OIDC_ISSUER. Give
-#       `--port 0` for a free port. The caller stops it (kill "$OIDC_PROVIDER_PID").
+#       `--port 0` for a free port. The caller stops it (kill "$OIDC_PROVIDER_PID"). The lines
+#       before the ready line in LOG name the API's scopes (from openapi.json) and each
+#       client's: `oidc-provider scopes: ...`, `oidc-provider client ID: ...`.
 
 OIDC_PROVIDER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tools/oidc-provider
 OIDC_PROVIDER_PID=

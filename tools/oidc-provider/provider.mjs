@@ -4,18 +4,31 @@
 // the signing keys are new at every start (a restart is a key rotation).
 //
 //   node provider.mjs [--port 9000] [--audience notes-api] [--clients JSON] [--token-ttl 600]
+//                     [--openapi FILE|URL | --scopes 'a:read a:write']
 //
 // Every option also reads an environment variable (OIDC_PORT, OIDC_AUDIENCE, OIDC_RESOURCE,
-// OIDC_CLIENTS, OIDC_TOKEN_TTL); an option given on the command line wins. --port 0 picks a
-// free port. Once listening, one line goes to stdout:
+// OIDC_CLIENTS, OIDC_TOKEN_TTL, OIDC_OPENAPI, OIDC_SCOPES); an option given on the command
+// line wins. --port 0 picks a free port.
 //
+// The API's scopes are the ones its OpenAPI document declares (scopes.mjs: every scope in a
+// security requirement), read at start from --openapi, by default the repository's
+// openapi.json, which a test keeps equal to the served document. So a resource's scopes,
+// declared once in Rust, reach the provider with no edit here. --scopes (space-separated)
+// gives them instead of a document. Once listening, it prints to stdout the scopes, each
+// client's, and last the ready line:
+//
+//   oidc-provider scopes: notes:read notes:write
+//   oidc-provider client notes-demo: notes:read notes:write
 //   oidc-provider ready: issuer=http://127.0.0.1:PORT audience=notes-api resource=urn:notes-api
 //
 // Clients (--clients, a JSON array) take oidc-provider's client metadata names:
-//   [{"client_id": "...", "client_secret": "...", "scope": "notes:read notes:write",
-//     "alg": "ES256"}]
-// `scope` lists what the client may ask for; `alg` (RS256 by default, or PS256, ES256,
-// EdDSA) signs its access tokens. A token:
+//   [{"client_id": "...", "client_secret": "...", "scope": "*:read", "alg": "ES256"}]
+// `scope` lists what the client may ask for, space-separated: scope names, which must be
+// among the API's, or patterns where `*` stands for any characters (`*` alone is every scope
+// of the API, `*:read` every one ending in :read; each must match one at least). Without
+// `scope`, the client may ask for every scope of the API. `alg` (RS256 by default, or PS256,
+// ES256, EdDSA) signs its access tokens. A token (a client gets only the scopes it asks for;
+// none asked for, a token without scope):
 //
 //   curl -s -u CLIENT_ID:SECRET -d grant_type=client_credentials \
 //        -d resource=urn:notes-api -d 'scope=notes:read notes:write' ISSUER/token
@@ -31,7 +44,8 @@ import { parseArgs } from 'node:util';
 
 import Provider, { errors } from 'oidc-provider';
 
-const SCOPES = ['notes:read', 'notes:write'];
+import { DEFAULT_OPENAPI, scopesOf } from './scopes.mjs';
+
 const ALGS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 
 function fail(message) {
@@ -48,6 +62,8 @@ try {
       resource: { type: 'string' },
       clients: { type: 'string' },
       'token-ttl': { type: 'string' },
+      openapi: { type: 'string' },
+      scopes: { type: 'string' },
     },
   }));
 } catch (err) {
@@ -64,10 +80,61 @@ if (!URL.canParse(resource)) fail(`the resource indicator must be an absolute UR
 const tokenTtl = Number(args['token-ttl'] ?? env.OIDC_TOKEN_TTL ?? 600);
 if (!Number.isInteger(tokenTtl) || tokenTtl < 1) fail('--token-ttl is a number of seconds');
 
+// The API's scopes: --scopes or --openapi (the command line wins over the environment; one
+// of the two at each level), else the repository's openapi.json.
+function scopeSource() {
+  for (const [scopes, openapi, names] of [
+    [args.scopes, args.openapi, '--scopes or --openapi'],
+    [env.OIDC_SCOPES || undefined, env.OIDC_OPENAPI || undefined, 'OIDC_SCOPES or OIDC_OPENAPI'],
+  ]) {
+    if (scopes !== undefined && openapi !== undefined) fail(`give ${names}, not both`);
+    if (scopes !== undefined) return { scopes, from: 'the given scopes' };
+    if (openapi !== undefined) return { openapi, from: openapi };
+  }
+  return { openapi: DEFAULT_OPENAPI, from: DEFAULT_OPENAPI };
+}
+const source = scopeSource();
+let SCOPES;
+if (source.scopes !== undefined) {
+  SCOPES = [...new Set(source.scopes.split(/\s+/).filter(Boolean))].sort();
+  if (SCOPES.length === 0) fail('--scopes names no scope');
+} else {
+  try {
+    SCOPES = await scopesOf(source.openapi);
+  } catch (err) {
+    fail(`the API's scopes: ${err.message}`);
+  }
+}
+
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+// A client's `scope`: names and `*` patterns, resolved against the API's scopes.
+function clientScopes(client) {
+  if (client.scope === undefined || client.scope === null) return SCOPES;
+  if (typeof client.scope !== 'string' || client.scope.trim() === '') {
+    fail(`client ${client.client_id}: scope is a non-empty string (leave it out, or "*", for every scope)`);
+  }
+  const granted = new Set();
+  for (const entry of client.scope.split(/\s+/).filter(Boolean)) {
+    if (entry.includes('*')) {
+      const pattern = new RegExp(`^${entry.split('*').map(escapeRegExp).join('.*')}$`);
+      const matched = SCOPES.filter((scope) => pattern.test(scope));
+      if (matched.length === 0) {
+        fail(`client ${client.client_id}: ${entry} matches none of the API's scopes (${SCOPES.join(' ')}, from ${source.from})`);
+      }
+      matched.forEach((scope) => granted.add(scope));
+    } else if (entry === 'openid' || SCOPES.includes(entry)) {
+      granted.add(entry);
+    } else {
+      fail(`client ${client.client_id}: ${entry} is not one of the API's scopes (${SCOPES.join(' ')}, from ${source.from})`);
+    }
+  }
+  return [...granted];
+}
+
 const defaultClients = [{
   client_id: 'notes-demo',
   client_secret: 'notes-demo-secret',
-  scope: SCOPES.join(' '),
 }];
 let clients;
 try {
@@ -85,6 +152,7 @@ for (const c of clients) {
   if (!ALGS.includes(alg)) fail(`client ${c.client_id}: alg ${alg} is not one of ${ALGS.join(', ')}`);
   algOf.set(c.client_id, alg);
 }
+clients = clients.map((c) => ({ ...c, scope: clientScopes(c).join(' ') }));
 
 // SIGTERM / SIGINT: stop accepting, drop open connections, exit 0.
 const server = createServer();
@@ -127,8 +195,8 @@ const provider = new Provider(issuer, {
     ...metadata,
   })),
   jwks: { keys },
-  // Listed scopes are checked against each client's `scope`: a notes:read client cannot
-  // obtain notes:write.
+  // Listed scopes are checked against each client's `scope`: a client given only the read
+  // scopes cannot obtain a write scope.
   scopes: ['openid', ...SCOPES],
   features: {
     devInteractions: { enabled: false },
@@ -166,4 +234,9 @@ provider.on('grant.error', (_ctx, err) => {
 });
 server.on('request', provider.callback());
 
-process.stdout.write(`oidc-provider ready: issuer=${issuer} audience=${audience} resource=${resource}\n`);
+// One write, so that a reader that waits for the ready line finds the lines before it.
+process.stdout.write([
+  `oidc-provider scopes: ${SCOPES.join(' ')}`,
+  ...clients.map((c) => `oidc-provider client ${c.client_id}: ${c.scope}`),
+  `oidc-provider ready: issuer=${issuer} audience=${audience} resource=${resource}`,
+].map((line) => `${line}\n`).join(''));

@@ -2,7 +2,9 @@
 //! Node.js) as a process, one per test binary, started on first use and stopped when the
 //! binary exits (as containers.rs does with the database servers). Its clients get JWT access
 //! tokens (RFC 9068) for [`AUDIENCE`] with the client-credentials grant; each client is an
-//! owner, its `sub` is its id.
+//! owner, its `sub` is its id. The provider takes the API's scopes from the checked-in
+//! openapi.json (every scope in an operation's `security`) and refuses a client scope that is
+//! not among them.
 //!
 //! It needs Node.js 20.19+ and npm. The provider's packages are installed (`npm ci`, from
 //! tools/oidc-provider/package-lock.json) when missing or older than the lock file. Without
@@ -54,6 +56,8 @@ impl ProviderClient {
     }
 }
 
+/// Named, not `*` (every scope the API declares): the tests ask for these, and a read-only
+/// client must stay read-only whatever scopes other resources add.
 const READ_WRITE: &str = "notes:read notes:write";
 
 /// Two owners with both scopes (RS256), for ownership tests.

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::{
     error::{ApiError, FieldError},
+    field_kinds::{FieldKind, Refusal},
     nullable::Nullable,
 };
 
@@ -42,30 +43,48 @@ impl Fields {
         value
     }
 
-    pub fn string(&mut self, name: &str, required: bool) -> Option<String> {
-        match self.take(name, required)? {
-            Value::String(s) => Some(s),
-            other => {
-                self.error(name, format!("must be a string, not {}", kind(&other)));
+    /// A field of one of the kinds in `field_kinds` (`fields.field::<i64>("parent_id", true)`);
+    /// a refusal is reported on the field.
+    pub fn field<T: FieldKind>(&mut self, name: &str, required: bool) -> Option<T> {
+        let value = self.take(name, required)?;
+        self.read(name, value, false)
+    }
+
+    /// A field of one of the kinds that may also be `null` (RFC 7396: `null` clears it in a
+    /// patch); a refusal is reported on the field (which then counts as absent).
+    pub fn nullable_field<T: FieldKind>(&mut self, name: &str) -> Nullable<T> {
+        match self.object.remove(name) {
+            None => Nullable::Absent,
+            Some(Value::Null) => Nullable::Null,
+            Some(value) => self
+                .read(name, value, true)
+                .map_or(Nullable::Absent, Nullable::Value),
+        }
+    }
+
+    fn read<T: FieldKind>(&mut self, name: &str, value: Value, nullable: bool) -> Option<T> {
+        let got = kind(&value);
+        match T::from_json(value) {
+            Ok(value) => Some(value),
+            Err(Refusal::WrongType) => {
+                let or_null = if nullable { " or null" } else { "" };
+                self.error(name, format!("must be {}{or_null}, not {got}", T::EXPECTED));
+                None
+            }
+            Err(Refusal::Invalid(message)) => {
+                self.error(name, message);
                 None
             }
         }
     }
 
+    pub fn string(&mut self, name: &str, required: bool) -> Option<String> {
+        self.field(name, required)
+    }
+
     /// A string that may also be `null` (RFC 7396: `null` clears it in a patch).
     pub fn nullable_string(&mut self, name: &str) -> Nullable<String> {
-        match self.object.remove(name) {
-            None => Nullable::Absent,
-            Some(Value::Null) => Nullable::Null,
-            Some(Value::String(s)) => Nullable::Value(s),
-            Some(other) => {
-                self.error(
-                    name,
-                    format!("must be a string or null, not {}", kind(&other)),
-                );
-                Nullable::Absent
-            }
-        }
+        self.nullable_field(name)
     }
 
     /// A nullable string parsed by a rule type (`fields.nullable("title", Title::parse)`); a
@@ -84,13 +103,7 @@ impl Fields {
     }
 
     pub fn boolean(&mut self, name: &str, required: bool) -> Option<bool> {
-        match self.take(name, required)? {
-            Value::Bool(b) => Some(b),
-            other => {
-                self.error(name, format!("must be true or false, not {}", kind(&other)));
-                None
-            }
-        }
+        self.field(name, required)
     }
 
     /// Every field not taken is an error: read-only ones and unknown ones alike.
@@ -122,7 +135,7 @@ fn kind(value: &Value) -> &'static str {
 pub struct ValidatedJson<T>(pub T);
 
 impl<T: FromJsonObject> ValidatedJson<T> {
-    fn parse(data: &[u8]) -> Result<T, ApiError> {
+    pub(super) fn parse(data: &[u8]) -> Result<T, ApiError> {
         if data.iter().all(u8::is_ascii_whitespace) {
             return Err(ApiError::MalformedJson("the body is empty".to_owned()));
         }

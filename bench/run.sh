@@ -11,7 +11,8 @@
 #     have stored a note);
 #   - PATCH /notes/{id} (a merge patch switching `completed`, over BENCH_CONNECTIONS ids), last.
 # Then the ratios: large÷small table, deep page÷first page, auth on÷off, keyed÷plain POST,
-# first second÷steady p99; and the service's peak RSS and the machine's load average.
+# first second÷steady p99; and the service's peak RSS, on SQLite the peak and final size of the
+# write-ahead log (the -wal file), and the machine's load average.
 #
 #   bench/run.sh                                         # SQLite, a temp file
 #   BENCH_DATABASE_URL=postgres://USER:PASS@HOST:5432/DB bench/run.sh
@@ -459,7 +460,7 @@ ids_at() { sql "$1" "SELECT id FROM notes ORDER BY id LIMIT $3 OFFSET $2"; } # $
 # ---------------------------------------------------------------------------------------------
 # Measuring. Results go into these arrays, keyed "TABLE,REQUEST,BUILD" (TABLE = its number of
 # notes): req/s, p99 in ms, and µs of the service's CPU per request.
-declare -A rps p99 cpu rows first_ids peak_rss path patch_ids stuck
+declare -A rps p99 cpu rows first_ids peak_rss wal_after path patch_ids stuck
 served_count=0 # requests served in the last measurement
 # In the order they are measured (`cold` is measured first, right after the start).
 # Writes last (POSTs grow the table), PATCH last of all: the POSTs' check (a note for every
@@ -644,6 +645,10 @@ start_sampler() { # $1 = table
     for instance in "${watched[@]}"; do
       echo "${instance%%=*} $(ps -o rss= -p "${instance#*=}" || echo 0)"
     done
+    # SQLite: the size of each build's write-ahead log (the -wal file), in KiB.
+    for build in "${!sqlite_file[@]}"; do
+      echo "wal-$build $(($(stat -c %s "${sqlite_file[$build]}-wal" 2>/dev/null || echo 0) / 1024))"
+    done
     sleep 0.2
   done >"$tmp/rss-$1" &
   sampler=$!
@@ -653,8 +658,12 @@ stop_sampler() { # $1 = table
   stop_pid "$sampler"
   sampler=''
   local instance
-  for instance in new base new-auth base-auth; do
+  for instance in new base new-auth base-auth wal-new wal-base; do
     peak_rss[$1,$instance]=$(awk -v i="$instance" '$1 == i && $2 > m { m = $2 } END { if (m) printf "%.1f", m / 1024 }' "$tmp/rss-$1")
+  done
+  local build
+  for build in "${!sqlite_file[@]}"; do
+    wal_after[$1,$build]=$(awk -v s="$(stat -c %s "${sqlite_file[$build]}-wal" 2>/dev/null || echo 0)" 'BEGIN { printf "%.1f", s / 1048576 }')
   done
 }
 
@@ -847,6 +856,13 @@ for build in "${builds[@]}"; do
   if ((auth[$build])); then line+="; with auth on ${peak_rss[$notes,$build-auth]} and ${peak_rss[$small,$build-auth]} MiB"; fi
   echo "$line."
 done
+if [[ $backend == sqlite ]]; then
+  for build in "${builds[@]}"; do
+    echo "SQLite write-ahead log (the -wal file, every 0.2 s), ${label[$build]}: peak ${peak_rss[$notes,wal-$build]:-0} MiB" \
+      "in the $notes-note run, ${peak_rss[$small,wal-$build]:-0} MiB in the $small-note run; ${wal_after[$notes,$build]} MiB" \
+      "at the end$([[ $build == new ]] && echo '   target: peak < 64 MiB')."
+  done
+fi
 for build in "${builds[@]}"; do
   echo "Creating the $notes-note table (${label[$build]}) took ${load_insert[$build,$notes]} s of bulk SQL" \
     "($(ratio "$notes" "${load_insert[$build,$notes]}" | cut -d. -f1) notes/s), then ${load_analyze[$build,$notes]} s to analyze it."

@@ -7,7 +7,7 @@
 # In every file (it walks the whole tree, so there is no list to keep up to date):
 #   1. drops the template-only blocks: the lines from one containing
 #      "template-only:begin" to the next containing "template-only:end", both included
-#      (the README's "how to generate" text, the template check in .ci/run and the workflow);
+#      (the book's "how to generate" text, the template check in .ci/run and the workflow);
 #   2. replaces "notes-service" with PROJECT_NAME and "notes_service" with CRATE_NAME;
 # then formats the Rust code with `cargo fmt`, since the new names change line lengths
 # and the order of `use` lines.

@@ -4,7 +4,7 @@
 #   1. installs cargo-generate $CARGO_GENERATE_VERSION into ~/.cargo/bin when it is missing
 #      (releases from 0.25 need rustc 1.96+);
 #   2. copies the checkout's tracked files (what a clone of the template holds) and
-#      generates a project from them, as README.md says ("Start your own project");
+#      generates a project from them, as docs/src/start-your-own-project.md says;
 #   3. fails when the generated tree still holds `notes-service` or `notes_service`
 #      (in a file or a path: no exceptions), a template-only marker or a template-only
 #      file, or lacks the new names where they must be;

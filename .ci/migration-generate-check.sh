@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The migration generator must be safe to run as docs/adding-a-resource.md says: on a
+# The migration generator must be safe to run as docs/src/adding-a-resource.md says: on a
 # scratch copy of the tracked files, this runs the recipe's generate command exactly as
 # written there, then fails unless
 #   - the workspace still builds (`cargo check --workspace --all-targets`), and
@@ -14,7 +14,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { printf '[migration-generate-check] %s\n' "$*" >&2; }
 die() { printf '[migration-generate-check] FAILED: %s\n' "$*" >&2; exit 1; }
 
-recipe=$root/docs/adding-a-resource.md
+recipe=$root/docs/src/adding-a-resource.md
 command=$(grep -m 1 -E '^cd migration && cargo run -- generate [a-z_]+$' "$recipe") ||
   die "no 'cd migration && cargo run -- generate NAME' line in $recipe"
 

@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn the_documented_lock_names() {
-        // README.md names this key: changing it lets old and new migrators run together.
+        // docs/src/migrations.md names this key: changing it lets old and new migrators run together.
         assert_eq!(POSTGRES_LOCK_KEY, 7_883_946_363_647_714_606);
         assert_eq!(mysql_lock_name("notes"), "migrate:notes");
         let long = "d".repeat(100);

@@ -30,7 +30,7 @@ const UNIQUE_TEXT: Resource = Resource::new("note").with_unique(&[Unique {
 }]);
 
 async fn make_text_unique(app: &TestApp) {
-    // MySQL/MariaDB index a TEXT column by a prefix only (see docs/adding-a-resource.md).
+    // MySQL/MariaDB index a TEXT column by a prefix only (see docs/src/adding-a-resource.md).
     let columns = match app.database.backend {
         Backend::MariaDb => "text(191)",
         Backend::Sqlite | Backend::Postgres => "text",

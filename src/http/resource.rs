@@ -91,13 +91,12 @@ impl Reference {
         }
     }
 
-    /// Whether the backend's report names this reference: by constraint name, else by
-    /// columns.
+    /// Whether the backend's report names this reference: by constraint name, or by the
+    /// columns where it gives them (MySQL/MariaDB, PostgreSQL for a missing parent), so that
+    /// a constraint named otherwise than declared still finds its field.
     fn matches(&self, violation: &ForeignKeyViolation) -> bool {
-        match &violation.constraint {
-            Some(constraint) => constraint == self.constraint,
-            None => violation.columns == [self.column],
-        }
+        violation.constraint.as_deref() == Some(self.constraint)
+            || violation.columns == [self.column]
     }
 }
 

@@ -1,7 +1,8 @@
 //! Connecting to the database with per-backend pool settings (`Db`, in `handle`, watched
 //! by `availability`), the schema check at start-up (`schema`), and what every resource's
 //! database functions share: keyset paging (`keyset`), versioned writes (`versioned`), the
-//! time written into rows (`clock`), whose rows a call sees (`owner`) and what a database
+//! time written into rows (`clock`), whose rows a call sees (`owner`) and may refer to
+//! (`reference`), an insert safe against a concurrent delete (`insert`) and what a database
 //! error means (`errors`); idempotency keys and their stored responses (`idempotency`); the
 //! pool's state for the metrics (`pool_stats`).
 
@@ -11,9 +12,11 @@ pub mod errors;
 pub mod executor;
 pub mod handle;
 pub mod idempotency;
+pub mod insert;
 pub mod keyset;
 pub mod owner;
 pub mod pool_stats;
+pub mod reference;
 pub mod schema;
 pub mod versioned;
 

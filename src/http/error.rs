@@ -17,6 +17,8 @@ use poem_openapi::Object;
 use sea_orm::DbErr;
 use serde::Serialize;
 
+use crate::db::errors::ForeignKeyFailure;
+
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// An RFC 9457 problem: what went wrong, for people and programs.
@@ -56,6 +58,18 @@ impl FieldError {
     }
 }
 
+/// Which reference of a body names nothing (see `resource::Reference`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingReference {
+    /// The body field, e.g. `note_id`.
+    pub field: &'static str,
+    /// The singular name of what it refers to, e.g. `note`.
+    pub parent: &'static str,
+    /// The id it named, when known: always from the owner check, from the database only on
+    /// PostgreSQL (whose error shows the key).
+    pub id: Option<i64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// `resource` is the singular name used in the problem type: `note` gives
@@ -77,6 +91,20 @@ pub enum ApiError {
         resource: Option<&'static str>,
         field: Option<&'static str>,
     },
+    /// A write names, by id, an item that does not exist, or (authentication on) that is
+    /// another owner's: the two answer alike, so the answer does not tell whether another
+    /// owner's item exists. 422, as a validation failure: the body is well-formed and the
+    /// operation's own target is fine, but what the body says is wrong (it names nothing),
+    /// which no retry of the same request can change. Not 404 (the URL's item is not what is
+    /// missing) nor 409 (nothing conflicts; the client must send another value). `None` when
+    /// the database refused the write and the resource cannot tell which reference failed.
+    #[error("a referenced item does not exist")]
+    ReferenceNotFound(Option<MissingReference>),
+    /// A delete refused because other items still reference the item (a foreign key with
+    /// `ON DELETE RESTRICT`): the item's state conflicts with the request until those are
+    /// deleted.
+    #[error("{} is still referenced by other items", resource.unwrap_or("the item"))]
+    StillReferenced { resource: Option<&'static str> },
     /// No bearer token (`refusal` is `None`), or one that is refused for the reason given
     /// (RFC 6750 §3: `error="invalid_token"`). `realm` goes into the challenge.
     #[error("authentication failed")]
@@ -136,6 +164,21 @@ pub enum ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        // A resource that declares its references names the field (see
+        // `Resource::write_error` and `delete_error`). Without that context, the side the
+        // backend reports decides; where it reports none (SQLite's plain "FOREIGN KEY
+        // constraint failed": a missing parent, or a parent's delete under `NO ACTION`), the
+        // 409 `still-referenced`: a referencing resource maps its writes through
+        // `write_error` (docs/adding-a-resource.md), while a parent's delete handler, which
+        // knows nothing of its children, is the one that converts plainly. Never a 500.
+        if let Some(violation) = crate::db::errors::foreign_key_violation(&err) {
+            return match violation.failure {
+                Some(ForeignKeyFailure::MissingParent) => Self::ReferenceNotFound(None),
+                Some(ForeignKeyFailure::StillReferenced) | None => {
+                    Self::StillReferenced { resource: None }
+                }
+            };
+        }
         match err {
             // The pool is exhausted or the server went away: a retry may well succeed.
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable(err),
@@ -162,8 +205,12 @@ impl ApiError {
         match self {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::Conflict { .. } | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
-            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict { .. } | Self::StillReferenced { .. } | Self::IdempotencyKeyInUse => {
+                StatusCode::CONFLICT
+            }
+            Self::IdempotencyKeyReused | Self::ReferenceNotFound(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -220,6 +267,34 @@ impl ApiError {
                     ..typed("already-exists", "Already exists".to_owned(), detail)
                 }
             }
+            Self::ReferenceNotFound(missing) => {
+                let detail = match missing {
+                    Some(m) => format!("no {} with the id in `{}`", m.parent, m.field),
+                    None => "the body refers to an item that does not exist".to_owned(),
+                };
+                Problem {
+                    errors: missing.as_ref().map(|m| {
+                        let message = match m.id {
+                            Some(id) => format!("no {} with id {id}", m.parent),
+                            None => format!("no {} with the id given", m.parent),
+                        };
+                        vec![FieldError::new(m.field, message)]
+                    }),
+                    ..typed(
+                        "reference-not-found",
+                        "Reference not found".to_owned(),
+                        detail,
+                    )
+                }
+            }
+            Self::StillReferenced { resource } => typed(
+                "still-referenced",
+                "Still referenced".to_owned(),
+                format!(
+                    "other items still refer to this {}: delete them first",
+                    resource.unwrap_or("item")
+                ),
+            ),
             Self::IdempotencyKeyInUse => typed(
                 "idempotency-key-in-use",
                 "Request in flight".to_owned(),

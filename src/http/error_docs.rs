@@ -6,9 +6,16 @@
 //! statuses of its kind, so clients and contract tests see what can really come back.
 //! Wrappers add what an operation can do besides its kind, whatever the kind:
 //! `Problems<Conflicting<Create>>` writes a unique field (409); `Problems<Keyed<Create>>`
-//! takes an `Idempotency-Key` (400, 409 and 422 say so too).
+//! takes an `Idempotency-Key` (400, 409 and 422 say so too); `Problems<Referencing<Create>>`
+//! writes a reference to another resource (422 for one that names nothing);
+//! `Problems<Referenced<Delete>>` deletes an item that others may still reference under
+//! `ON DELETE RESTRICT` (409).
 
-use std::marker::PhantomData;
+use std::{
+    collections::BTreeSet,
+    marker::PhantomData,
+    sync::{Mutex, PoisonError},
+};
 
 use poem_openapi::{
     ApiResponse,
@@ -35,7 +42,7 @@ impl<K> From<Problems<K>> for poem::Error {
     }
 }
 
-/// The statuses an operation kind can answer with a problem. The wrappers below set the two
+/// The statuses an operation kind can answer with a problem. The wrappers below set the
 /// flags; the descriptions follow from the statuses and the flags (see `problems`).
 pub trait OperationKind: Send + Sync + 'static {
     const STATUSES: &'static [u16];
@@ -43,6 +50,10 @@ pub trait OperationKind: Send + Sync + 'static {
     const CONFLICTING: bool = false;
     /// It takes an `Idempotency-Key`: 400, 409 and 422 for the key.
     const KEYED: bool = false;
+    /// It writes a reference to another resource: 422 when it names nothing.
+    const REFERENCING: bool = false;
+    /// It deletes an item that others may still reference (`ON DELETE RESTRICT`): 409.
+    const REFERENCED: bool = false;
 }
 
 /// An operation of kind `K` that can also answer 409 Conflict: a unique field already has
@@ -54,6 +65,8 @@ impl<K: OperationKind> OperationKind for Conflicting<K> {
     const STATUSES: &'static [u16] = K::STATUSES;
     const CONFLICTING: bool = true;
     const KEYED: bool = K::KEYED;
+    const REFERENCING: bool = K::REFERENCING;
+    const REFERENCED: bool = K::REFERENCED;
 }
 
 /// An operation of kind `K` that takes an `Idempotency-Key` (see `idempotency`).
@@ -64,43 +77,136 @@ impl<K: OperationKind> OperationKind for Keyed<K> {
     const STATUSES: &'static [u16] = K::STATUSES;
     const CONFLICTING: bool = K::CONFLICTING;
     const KEYED: bool = true;
+    const REFERENCING: bool = K::REFERENCING;
+    const REFERENCED: bool = K::REFERENCED;
+}
+
+/// An operation of kind `K` whose body refers to another resource by id: its 422 also
+/// covers an id that names nothing (see `resource::Reference`).
+#[derive(Debug)]
+pub struct Referencing<K>(PhantomData<K>);
+
+impl<K: OperationKind> OperationKind for Referencing<K> {
+    const STATUSES: &'static [u16] = K::STATUSES;
+    const CONFLICTING: bool = K::CONFLICTING;
+    const KEYED: bool = K::KEYED;
+    const REFERENCING: bool = true;
+    const REFERENCED: bool = K::REFERENCED;
+}
+
+/// An operation of kind `K` (a delete) that can also answer 409 Conflict: other items still
+/// reference the item under `ON DELETE RESTRICT` (see `Resource::delete_error`).
+#[derive(Debug)]
+pub struct Referenced<K>(PhantomData<K>);
+
+impl<K: OperationKind> OperationKind for Referenced<K> {
+    const STATUSES: &'static [u16] = K::STATUSES;
+    const CONFLICTING: bool = K::CONFLICTING;
+    const KEYED: bool = K::KEYED;
+    const REFERENCING: bool = K::REFERENCING;
+    const REFERENCED: bool = true;
 }
 
 /// `K`'s problem statuses, in order, each with its description.
 fn problems<K: OperationKind>() -> Vec<(u16, &'static str)> {
     let mut statuses = K::STATUSES.to_vec();
-    if K::CONFLICTING || K::KEYED {
+    if K::CONFLICTING || K::KEYED || K::REFERENCED {
         statuses.push(409);
     }
     if K::KEYED {
         statuses.extend([400, 422]);
     }
+    if K::REFERENCING {
+        statuses.push(422);
+    }
     statuses.sort_unstable();
     statuses.dedup();
-    let described = |status| match (status, K::CONFLICTING, K::KEYED) {
-        (400, _, true) => {
+    let described = |status| match status {
+        400 if K::KEYED => {
             "Malformed JSON, an invalid query or path parameter, or a bad `Idempotency-Key` \
              (missing, when `idempotency.required`); `errors` names it"
         }
-        (409, true, true) => {
-            "Another item already has a value that must be unique (`errors` names the \
-             field); or a request with the same `Idempotency-Key` is still in flight: retry \
-             after `Retry-After` seconds"
-        }
-        (409, false, true) => {
-            "A request with the same `Idempotency-Key` is still in flight: retry after \
-             `Retry-After` seconds to get its response"
-        }
-        (422, _, true) => {
-            "Well-formed JSON that fails validation (`errors` names every bad field); or the \
-             `Idempotency-Key` was used with another request (method, path or body)"
-        }
+        409 => conflict::<K>(),
+        422 => unprocessable::<K>(),
         _ => description(status),
     };
     statuses
         .into_iter()
         .map(|status| (status, described(status)))
         .collect()
+}
+
+/// What a 409 of `K` means: each reason it can have, alone in its own words, or several
+/// joined with "; or".
+fn conflict<K: OperationKind>() -> &'static str {
+    // (flag, said alone, said among others)
+    let reasons = [
+        (
+            K::CONFLICTING,
+            description(409),
+            "another item already has a value that must be unique (`errors` names the field)",
+        ),
+        (
+            K::REFERENCED,
+            "Other items still refer to this one: delete them first",
+            "other items still refer to this one (delete them first)",
+        ),
+        (
+            K::KEYED,
+            "A request with the same `Idempotency-Key` is still in flight: retry after \
+             `Retry-After` seconds to get its response",
+            "a request with the same `Idempotency-Key` is still in flight: retry after \
+             `Retry-After` seconds",
+        ),
+    ];
+    let given: Vec<_> = reasons.iter().filter(|(flag, _, _)| *flag).collect();
+    match given.as_slice() {
+        [(_, alone, _)] => alone,
+        [] => description(409),
+        several => {
+            let joined: Vec<_> = several.iter().map(|(_, _, among)| *among).collect();
+            interned(capitalized(&joined.join("; or ")))
+        }
+    }
+}
+
+/// What a 422 of `K` means: validation, a reference to nothing, a reused key.
+fn unprocessable<K: OperationKind>() -> &'static str {
+    if !K::REFERENCING && !K::KEYED {
+        return description(422);
+    }
+    let invalid = match K::REFERENCING {
+        true => "Well-formed JSON that fails validation, or refers to an item that does not exist",
+        false => "Well-formed JSON that fails validation",
+    };
+    interned(match K::KEYED {
+        true => format!(
+            "{invalid} (`errors` names every bad field); or the `Idempotency-Key` was used \
+             with another request (method, path or body)"
+        ),
+        false => format!("{invalid}; `errors` names every bad field"),
+    })
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// A description composed at run time, kept for the process's life as the spec's types
+/// require: each distinct text once (a handful: one per combination of flags in use).
+fn interned(text: String) -> &'static str {
+    static TEXTS: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut texts = TEXTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&known) = texts.get(text.as_str()) {
+        return known;
+    }
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    texts.insert(text);
+    text
 }
 
 macro_rules! operation_kinds {
@@ -213,6 +319,64 @@ mod tests {
         assert!(
             both.contains("unique") && both.contains("Idempotency-Key"),
             "{both}"
+        );
+    }
+
+    #[test]
+    fn references_add_a_409_to_deletes_and_a_reason_to_422() {
+        let described = |problems: Vec<(u16, &'static str)>, status: u16| {
+            problems
+                .into_iter()
+                .find(|(s, _)| *s == status)
+                .map(|(_, text)| text)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            problems::<Referenced<Delete>>()
+                .into_iter()
+                .map(|(status, _)| status)
+                .collect::<Vec<_>>(),
+            [400, 404, 409, 412, 500, 503]
+        );
+        let referenced = described(problems::<Referenced<Delete>>(), 409);
+        assert!(
+            referenced.starts_with("Other items still refer"),
+            "{referenced}"
+        );
+        assert_eq!(
+            problems::<Referencing<Create>>()
+                .into_iter()
+                .map(|(status, _)| status)
+                .collect::<Vec<_>>(),
+            problems::<Create>()
+                .into_iter()
+                .map(|(status, _)| status)
+                .collect::<Vec<_>>()
+        );
+        let missing = described(problems::<Referencing<Create>>(), 422);
+        assert!(missing.contains("does not exist"), "{missing}");
+        let both = described(problems::<Keyed<Referencing<Update>>>(), 422);
+        assert!(
+            both.contains("does not exist") && both.contains("Idempotency-Key"),
+            "{both}"
+        );
+        assert_eq!(
+            problems::<Keyed<Referencing<Update>>>(),
+            problems::<Referencing<Keyed<Update>>>()
+        );
+        // Without the new flags, the texts are those the spec always had.
+        assert_eq!(described(problems::<Create>(), 422), description(422));
+        assert_eq!(
+            described(problems::<Keyed<Create>>(), 422),
+            "Well-formed JSON that fails validation (`errors` names every bad field); or the \
+             `Idempotency-Key` was used with another request (method, path or body)"
+        );
+        let all = described(problems::<Referenced<Conflicting<Keyed<Update>>>>(), 409);
+        assert!(
+            all.starts_with("Another item already has a value that must be unique")
+                && all.contains("; or other items still refer")
+                && all.contains("; or a request with the same `Idempotency-Key`"),
+            "{all}"
         );
     }
 }

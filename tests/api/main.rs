@@ -26,6 +26,7 @@ mod parity;
 mod pgbouncer;
 mod process;
 mod query_plans;
+mod references;
 mod replicas;
 mod request_bodies;
 mod resilience;

@@ -150,7 +150,10 @@ fn operations(resource: &TestedResource) -> Vec<Operation> {
         .map(|(path, method, statuses)| {
             let mut statuses = statuses.to_vec();
             statuses.extend([401, 403]);
-            if resource.conflicting.contains(&method) || resource.keyed.contains(&method) {
+            if resource.conflicting.contains(&method)
+                || resource.keyed.contains(&method)
+                || resource.referenced.contains(&method)
+            {
                 statuses.push(409);
             }
             statuses.sort();

@@ -19,6 +19,9 @@ pub struct TestedResource {
     pub conflicting: &'static [&'static str],
     /// Methods that take an `Idempotency-Key` (409, and more for 400 and 422).
     pub keyed: &'static [&'static str],
+    /// Methods that delete an item other items may still reference with `ON DELETE
+    /// RESTRICT` (409 `still-referenced`).
+    pub referenced: &'static [&'static str],
     /// The scopes its reads (GET) and writes need, with authentication on.
     pub read_scope: &'static str,
     pub write_scope: &'static str,

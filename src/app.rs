@@ -28,6 +28,8 @@ use crate::{
         request_timeout::RequestTimeout,
         spec::ApiDocument,
     },
+    job_kinds,
+    jobs::{Queue, Wake},
     metrics::{self, Metrics, requests::RecordRequests},
     server::{self, Limits},
     telemetry::request_log::RequestLog,
@@ -65,6 +67,7 @@ pub fn routes(
     metrics: Option<Arc<Metrics>>,
     draining: Draining,
     auth: AuthState,
+    wake: Wake,
 ) -> impl Endpoint + 'static {
     let (_, warm_connections) = db::pool_size(&settings.database);
     let readiness = Readiness::new(db.clone(), draining, warm_connections);
@@ -101,9 +104,10 @@ pub fn routes(
     }
     route
         // Every `Caller` parameter finds the authenticator here, every `IdempotencyKey` its
-        // policy.
+        // policy; a handler that enqueues jobs wakes the workers with `Data<&Wake>`.
         .data(auth)
         .data(idempotency)
+        .data(wake)
         .with(BodyLimit(settings.server.request_body_limit))
         .with(RequestTimeout(settings.server.request_timeout()))
         .with(ProblemDetails(routes.clone()))
@@ -128,6 +132,8 @@ pub struct Application {
     db: Db,
     settings: Settings,
     draining: Draining,
+    /// Wakes this process's job workers.
+    wake: Wake,
 }
 
 impl Application {
@@ -161,6 +167,7 @@ impl Application {
             db,
             settings,
             draining: Draining::default(),
+            wake: Wake::default(),
         })
     }
 
@@ -175,6 +182,11 @@ impl Application {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Wakes this process's job workers (call it after committing enqueued jobs).
+    pub fn wake(&self) -> &Wake {
+        &self.wake
     }
 
     /// Serves until `shutdown` resolves, then stops as on SIGTERM ([`Stop::Drain`]).
@@ -197,12 +209,32 @@ impl Application {
             self.metrics.clone(),
             draining.clone(),
             AuthState(self.auth.clone()),
+            self.wake.clone(),
         );
         let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),
             shutdown_grace: self.settings.server.shutdown_grace(),
         };
         let (close, closing) = watch::channel(false);
+        // The job workers run through the drain, and get the shutdown grace period once the
+        // listener closes.
+        let queue = (self.settings.jobs.workers > 0).then(|| {
+            Queue::start(
+                self.db.clone(),
+                job_kinds::registry(),
+                &self.settings.jobs,
+                self.wake.clone(),
+                self.metrics.as_ref().map(|m| m.jobs().clone()),
+            )
+        });
+        let jobs_closing = closing.clone();
+        let grace = self.settings.server.shutdown_grace();
+        let jobs = async move {
+            if let Some(queue) = queue {
+                stopped(jobs_closing).await;
+                queue.shutdown(grace).await;
+            }
+        };
         let main = server::serve(
             self.listener,
             self.local_addr,
@@ -243,7 +275,7 @@ impl Application {
             tracing::info!("closing the listener; finishing in-flight requests");
             let _ = close.send(true);
         };
-        tokio::join!(signal, main, side);
+        tokio::join!(signal, main, side, jobs);
         purge.abort();
         if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");

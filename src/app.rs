@@ -19,13 +19,14 @@ use crate::{
     config::Settings,
     db::{self, ConnectError, Db, schema::SchemaError},
     drain::Draining,
-    health::Readiness,
+    health::{HealthApi, Readiness},
     http::{
         body_limit::BodyLimit,
         cors::Cors,
         idempotency::IdempotencyPolicy,
         problem_details::{ProblemDetails, panic_response},
         request_timeout::RequestTimeout,
+        route_table::RouteTable,
         spec::ApiDocument,
     },
     job_kinds,
@@ -42,6 +43,8 @@ pub enum StartupError {
     Database(#[from] ConnectError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error("jobs.workers is 0: a worker process would run no jobs")]
+    NoWorkers,
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -121,6 +124,54 @@ pub fn routes(
         .with(RequestLog::new(routes))
 }
 
+/// What a process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The API (and, unless `jobs.workers` is 0, job workers).
+    Api,
+    /// Job workers only (`notes-service worker`): no API; the health probes and `/metrics`.
+    Worker,
+}
+
+/// What a worker process serves: the health probes, and `/metrics` unless it has a listener
+/// of its own; the same problem responses, request metrics and log lines as the API.
+pub fn worker_routes(
+    db: Db,
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+    draining: Draining,
+) -> impl Endpoint + 'static {
+    let (_, warm_connections) = db::pool_size(&settings.database);
+    let readiness = Readiness::new(db, draining, warm_connections);
+    let health = poem_openapi::OpenApiService::new(
+        HealthApi::new(readiness),
+        "notes-service worker",
+        env!("CARGO_PKG_VERSION"),
+    );
+    let mut routes = RouteTable::default();
+    routes.add("/health/live", vec![Method::GET]);
+    routes.add("/health/ready", vec![Method::GET]);
+    let metrics_here = metrics
+        .clone()
+        .filter(|_| matches!(settings.metrics.listen_address(), Ok(None)));
+    if metrics_here.is_some() {
+        routes.add(metrics::endpoint::PATH, vec![Method::GET]);
+    }
+    let routes = Arc::new(routes);
+    let mut route = Route::new().nest("/", health);
+    if let Some(metrics_here) = metrics_here {
+        route = route.at(
+            metrics::endpoint::PATH,
+            metrics::endpoint::endpoint(metrics_here),
+        );
+    }
+    route
+        .with(ProblemDetails(routes.clone()))
+        .with(CatchPanic::new().with_handler(panic_response))
+        .with(RecordRequests::new(metrics, routes.clone()))
+        .with(RequestLog::new(routes))
+}
+
 /// A service ready to run: database connected and migrated (or checked), ports bound.
 pub struct Application {
     listener: TcpListener,
@@ -134,10 +185,24 @@ pub struct Application {
     draining: Draining,
     /// Wakes this process's job workers.
     wake: Wake,
+    role: Role,
 }
 
 impl Application {
+    /// The API service.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_as(settings, Role::Api).await
+    }
+
+    /// A process of job workers only (`notes-service worker`); `jobs.workers` must not be 0.
+    pub async fn build_worker(settings: Settings) -> Result<Self, StartupError> {
+        if settings.jobs.workers == 0 {
+            return Err(StartupError::NoWorkers);
+        }
+        Self::build_as(settings, Role::Worker).await
+    }
+
+    async fn build_as(settings: Settings, role: Role) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
         db::schema::prepare(&db, &settings.database).await?;
         let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
@@ -168,6 +233,7 @@ impl Application {
             settings,
             draining: Draining::default(),
             wake: Wake::default(),
+            role,
         })
     }
 
@@ -203,14 +269,26 @@ impl Application {
     /// the grace period, and closes the pool.
     pub async fn run_until_stop(self, stop: impl Future<Output = Stop>) {
         let draining = self.draining.clone();
-        let app = routes(
-            self.db.clone(),
-            &self.settings,
-            self.metrics.clone(),
-            draining.clone(),
-            AuthState(self.auth.clone()),
-            self.wake.clone(),
-        );
+        let app = match self.role {
+            Role::Api => routes(
+                self.db.clone(),
+                &self.settings,
+                self.metrics.clone(),
+                draining.clone(),
+                AuthState(self.auth.clone()),
+                self.wake.clone(),
+            )
+            .map_to_response()
+            .boxed(),
+            Role::Worker => worker_routes(
+                self.db.clone(),
+                &self.settings,
+                self.metrics.clone(),
+                draining.clone(),
+            )
+            .map_to_response()
+            .boxed(),
+        };
         let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),
             shutdown_grace: self.settings.server.shutdown_grace(),

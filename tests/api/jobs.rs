@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::common::{Backend, TestApp};
+use crate::common::{Backend, TestApp, TestDatabase, test_settings};
 use notes_service::{
     config::JobsSettings,
     db::Db,
@@ -28,6 +28,7 @@ backend_tests!(
     an_unknown_kind_is_dead_and_counted,
     the_metrics_show_the_backlog,
     two_queues_run_each_job_once,
+    a_worker_process_runs_jobs_and_serves_only_probes_and_metrics,
 );
 
 /// What the test kind does: fail its first `fail_first` calls, sleeping `sleep_ms` in each.
@@ -460,4 +461,62 @@ async fn two_queues_run_each_job_once(backend: Backend) {
     let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
     assert!(repeated.is_empty(), "ran more than once: {repeated:?}");
     app.stop().await;
+}
+
+/// `notes-service worker`, in process: its workers run jobs; it serves the probes and
+/// `/metrics`, and no API.
+async fn a_worker_process_runs_jobs_and_serves_only_probes_and_metrics(backend: Backend) {
+    use notes_service::app::Application;
+
+    let database = TestDatabase::new(backend).await;
+    let mut settings = test_settings(&database);
+    settings.jobs.workers = 0;
+    assert!(
+        Application::build_worker(settings.clone()).await.is_err(),
+        "a worker process without workers is refused"
+    );
+    settings.jobs.workers = 2;
+    let worker = Application::build_worker(settings).await.unwrap();
+    let (addr, db) = (worker.local_addr(), worker.db().clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let status = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        }
+    };
+    assert_eq!(status("/health/live").await, 200);
+    assert_eq!(status("/health/ready").await, 200);
+    assert_eq!(status("/metrics").await, 200);
+    assert_eq!(status("/notes").await, 404);
+    assert_eq!(status("/openapi.json").await, 404);
+    // Its workers run (this job's kind is unknown to them: dead at once).
+    let job = NewJob {
+        kind: "no_such_kind",
+        payload: "{}".to_owned(),
+        run_at: None,
+        max_attempts: None,
+    };
+    let id = jobs::enqueue(&db, &job).await.unwrap();
+    until(
+        Duration::from_secs(10),
+        "the worker ran the job",
+        || async {
+            state_of(&db, id)
+                .await
+                .is_some_and(|job| job.state == State::Dead.as_str())
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    running.await.unwrap();
 }

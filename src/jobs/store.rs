@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode,
     TransactionOptions, TransactionSession, TransactionTrait,
     sea_query::{Expr, LockBehavior, LockType},
 };
@@ -94,33 +94,8 @@ pub async fn claim(
         .begin_with_options(claim_options(db.get_database_backend()))
         .await?;
     let now = now();
-    let claimable = Condition::any()
-        .add(
-            Condition::all()
-                .add(Column::State.eq(State::Pending.as_str()))
-                .add(Column::RunAt.lte(now)),
-        )
-        .add(
-            Condition::all()
-                .add(Column::State.eq(State::Running.as_str()))
-                .add(Column::LeaseUntil.lt(now)),
-        );
-    let rows: Vec<(i64, String, String, i32, Option<i32>)> = Jobs::find()
-        .select_only()
-        .columns([
-            Column::Id,
-            Column::Kind,
-            Column::Payload,
-            Column::Attempts,
-            Column::MaxAttempts,
-        ])
-        .filter(claimable)
-        .order_by_asc(Column::RunAt)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .into_tuple()
-        .all(&txn)
-        .await?;
+    let rows: Vec<(i64, String, String, i32, Option<i32>)> =
+        claim_query(now, limit).into_tuple().all(&txn).await?;
     if rows.is_empty() {
         txn.commit().await?;
         return Ok(Vec::new());
@@ -144,6 +119,35 @@ pub async fn claim(
             max_attempts,
         })
         .collect())
+}
+
+/// The claim's SELECT: claimable jobs, oldest first, locked (SQLite's builder writes no
+/// lock clause: its transaction holds the database's write lock already).
+fn claim_query(now: DateTime<Utc>, limit: u64) -> Select<Jobs> {
+    let claimable = Condition::any()
+        .add(
+            Condition::all()
+                .add(Column::State.eq(State::Pending.as_str()))
+                .add(Column::RunAt.lte(now)),
+        )
+        .add(
+            Condition::all()
+                .add(Column::State.eq(State::Running.as_str()))
+                .add(Column::LeaseUntil.lt(now)),
+        );
+    Jobs::find()
+        .select_only()
+        .columns([
+            Column::Id,
+            Column::Kind,
+            Column::Payload,
+            Column::Attempts,
+            Column::MaxAttempts,
+        ])
+        .filter(claimable)
+        .order_by_asc(Column::RunAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
 }
 
 /// SQLite: take the write lock at `BEGIN`, not at the first write (a deferred transaction
@@ -302,5 +306,25 @@ fn truncated(error: &str) -> String {
     match error.char_indices().nth(MAX_ERROR_CHARS) {
         Some((end, _)) => format!("{}…", &error[..end]),
         None => error.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::QueryTrait;
+
+    use super::*;
+
+    #[test]
+    fn the_claim_skips_locked_rows_on_servers_and_relies_on_the_write_lock_on_sqlite() {
+        let sql = |backend| claim_query(now(), 4).build(backend).to_string();
+        for backend in [DbBackend::Postgres, DbBackend::MySql] {
+            assert!(
+                sql(backend).ends_with("FOR UPDATE SKIP LOCKED"),
+                "{}",
+                sql(backend)
+            );
+        }
+        assert!(!sql(DbBackend::Sqlite).contains("FOR UPDATE"));
     }
 }

@@ -19,15 +19,18 @@ use crate::{
     config::Settings,
     db::{self, ConnectError, Db, schema::SchemaError},
     drain::Draining,
-    health::Readiness,
+    health::{HealthApi, Readiness},
     http::{
         body_limit::BodyLimit,
         cors::Cors,
         idempotency::IdempotencyPolicy,
         problem_details::{ProblemDetails, panic_response},
         request_timeout::RequestTimeout,
+        route_table::RouteTable,
         spec::ApiDocument,
     },
+    job_kinds,
+    jobs::{Queue, Wake},
     metrics::{self, Metrics, requests::RecordRequests},
     server::{self, Limits},
     telemetry::request_log::RequestLog,
@@ -40,6 +43,8 @@ pub enum StartupError {
     Database(#[from] ConnectError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error("jobs.workers is 0: a worker process would run no jobs")]
+    NoWorkers,
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -65,6 +70,7 @@ pub fn routes(
     metrics: Option<Arc<Metrics>>,
     draining: Draining,
     auth: AuthState,
+    wake: Wake,
 ) -> impl Endpoint + 'static {
     let (_, warm_connections) = db::pool_size(&settings.database);
     let readiness = Readiness::new(db.clone(), draining, warm_connections);
@@ -101,9 +107,10 @@ pub fn routes(
     }
     route
         // Every `Caller` parameter finds the authenticator here, every `IdempotencyKey` its
-        // policy.
+        // policy; a handler that enqueues jobs wakes the workers with `Data<&Wake>`.
         .data(auth)
         .data(idempotency)
+        .data(wake)
         .with(BodyLimit(settings.server.request_body_limit))
         .with(RequestTimeout(settings.server.request_timeout()))
         .with(ProblemDetails(routes.clone()))
@@ -113,6 +120,54 @@ pub fn routes(
         // Outside the panic catcher, so that even a 500 is readable by the browser.
         .with_if(!cors_origins.is_empty(), Cors::new(cors_origins))
         // Outside all but the log line: it sees the final status and the whole latency.
+        .with(RecordRequests::new(metrics, routes.clone()))
+        .with(RequestLog::new(routes))
+}
+
+/// What a process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The API (and, unless `jobs.workers` is 0, job workers).
+    Api,
+    /// Job workers only (`notes-service worker`): no API; the health probes and `/metrics`.
+    Worker,
+}
+
+/// What a worker process serves: the health probes, and `/metrics` unless it has a listener
+/// of its own; the same problem responses, request metrics and log lines as the API.
+pub fn worker_routes(
+    db: Db,
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+    draining: Draining,
+) -> impl Endpoint + 'static {
+    let (_, warm_connections) = db::pool_size(&settings.database);
+    let readiness = Readiness::new(db, draining, warm_connections);
+    let health = poem_openapi::OpenApiService::new(
+        HealthApi::new(readiness),
+        "notes-service worker",
+        env!("CARGO_PKG_VERSION"),
+    );
+    let mut routes = RouteTable::default();
+    routes.add("/health/live", vec![Method::GET]);
+    routes.add("/health/ready", vec![Method::GET]);
+    let metrics_here = metrics
+        .clone()
+        .filter(|_| matches!(settings.metrics.listen_address(), Ok(None)));
+    if metrics_here.is_some() {
+        routes.add(metrics::endpoint::PATH, vec![Method::GET]);
+    }
+    let routes = Arc::new(routes);
+    let mut route = Route::new().nest("/", health);
+    if let Some(metrics_here) = metrics_here {
+        route = route.at(
+            metrics::endpoint::PATH,
+            metrics::endpoint::endpoint(metrics_here),
+        );
+    }
+    route
+        .with(ProblemDetails(routes.clone()))
+        .with(CatchPanic::new().with_handler(panic_response))
         .with(RecordRequests::new(metrics, routes.clone()))
         .with(RequestLog::new(routes))
 }
@@ -128,10 +183,26 @@ pub struct Application {
     db: Db,
     settings: Settings,
     draining: Draining,
+    /// Wakes this process's job workers.
+    wake: Wake,
+    role: Role,
 }
 
 impl Application {
+    /// The API service.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_as(settings, Role::Api).await
+    }
+
+    /// A process of job workers only (`notes-service worker`); `jobs.workers` must not be 0.
+    pub async fn build_worker(settings: Settings) -> Result<Self, StartupError> {
+        if settings.jobs.workers == 0 {
+            return Err(StartupError::NoWorkers);
+        }
+        Self::build_as(settings, Role::Worker).await
+    }
+
+    async fn build_as(settings: Settings, role: Role) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
         db::schema::prepare(&db, &settings.database).await?;
         let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
@@ -161,6 +232,8 @@ impl Application {
             db,
             settings,
             draining: Draining::default(),
+            wake: Wake::default(),
+            role,
         })
     }
 
@@ -177,6 +250,11 @@ impl Application {
         &self.db
     }
 
+    /// Wakes this process's job workers (call it after committing enqueued jobs).
+    pub fn wake(&self) -> &Wake {
+        &self.wake
+    }
+
     /// Serves until `shutdown` resolves, then stops as on SIGTERM ([`Stop::Drain`]).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         self.run_until_stop(async {
@@ -191,18 +269,50 @@ impl Application {
     /// the grace period, and closes the pool.
     pub async fn run_until_stop(self, stop: impl Future<Output = Stop>) {
         let draining = self.draining.clone();
-        let app = routes(
-            self.db.clone(),
-            &self.settings,
-            self.metrics.clone(),
-            draining.clone(),
-            AuthState(self.auth.clone()),
-        );
+        let app = match self.role {
+            Role::Api => routes(
+                self.db.clone(),
+                &self.settings,
+                self.metrics.clone(),
+                draining.clone(),
+                AuthState(self.auth.clone()),
+                self.wake.clone(),
+            )
+            .map_to_response()
+            .boxed(),
+            Role::Worker => worker_routes(
+                self.db.clone(),
+                &self.settings,
+                self.metrics.clone(),
+                draining.clone(),
+            )
+            .map_to_response()
+            .boxed(),
+        };
         let limits = || Limits {
             header_read_timeout: self.settings.server.header_read_timeout(),
             shutdown_grace: self.settings.server.shutdown_grace(),
         };
         let (close, closing) = watch::channel(false);
+        // The job workers run through the drain, and get the shutdown grace period once the
+        // listener closes.
+        let queue = (self.settings.jobs.workers > 0).then(|| {
+            Queue::start(
+                self.db.clone(),
+                job_kinds::registry(),
+                &self.settings.jobs,
+                self.wake.clone(),
+                self.metrics.as_ref().map(|m| m.jobs().clone()),
+            )
+        });
+        let jobs_closing = closing.clone();
+        let grace = self.settings.server.shutdown_grace();
+        let jobs = async move {
+            if let Some(queue) = queue {
+                stopped(jobs_closing).await;
+                queue.shutdown(grace).await;
+            }
+        };
         let main = server::serve(
             self.listener,
             self.local_addr,
@@ -243,7 +353,7 @@ impl Application {
             tracing::info!("closing the listener; finishing in-flight requests");
             let _ = close.send(true);
         };
-        tokio::join!(signal, main, side);
+        tokio::join!(signal, main, side, jobs);
         purge.abort();
         if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");

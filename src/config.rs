@@ -18,6 +18,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub auth: AuthSettings,
     pub idempotency: IdempotencySettings,
+    pub jobs: JobsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +128,82 @@ impl IdempotencySettings {
 
     pub fn purge_interval(&self) -> Duration {
         Duration::from_secs(self.purge_interval_seconds)
+    }
+}
+
+/// The job queue's workers (`jobs`): how many run here, how they look for work, how
+/// failures are retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    /// Jobs run at once by this process; 0: it runs none (it still enqueues).
+    pub workers: u32,
+    /// How often an idle worker looks for jobs enqueued by other processes (jobs enqueued
+    /// here wake it at once).
+    pub poll_interval_ms: u64,
+    /// The n-th retry waits about backoff_base_ms x 2^(n-1) (equal jitter), at most
+    /// backoff_max_seconds.
+    pub backoff_base_ms: u64,
+    pub backoff_max_seconds: u64,
+    /// Attempts before a job is dead, unless it was enqueued with its own.
+    pub max_attempts: u32,
+    /// How long a claimed job is its worker's; past it the job is claimed again.
+    pub lease_seconds: u64,
+}
+
+impl JobsSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn backoff_base(&self) -> Duration {
+        Duration::from_millis(self.backoff_base_ms)
+    }
+
+    pub fn backoff_max(&self) -> Duration {
+        Duration::from_secs(self.backoff_max_seconds)
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers > 1024 {
+            return bad("jobs.workers", &self.workers, "must be at most 1024");
+        }
+        for (key, value, least) in [
+            ("jobs.poll_interval_ms", self.poll_interval_ms, 10),
+            ("jobs.backoff_base_ms", self.backoff_base_ms, 1),
+            ("jobs.backoff_max_seconds", self.backoff_max_seconds, 1),
+            ("jobs.max_attempts", u64::from(self.max_attempts), 1),
+            ("jobs.lease_seconds", self.lease_seconds, 1),
+        ] {
+            if value < least {
+                return bad(key, &value, &format!("must be at least {least}"));
+            }
+        }
+        // Bounded so that no time computed from them can overflow.
+        for (key, value, most) in [
+            (
+                "jobs.backoff_max_seconds",
+                self.backoff_max_seconds,
+                30 * 86_400,
+            ),
+            ("jobs.lease_seconds", self.lease_seconds, 86_400),
+        ] {
+            if value > most {
+                return bad(key, &value, &format!("must be at most {most}"));
+            }
+        }
+        if self.backoff_max() < self.backoff_base() {
+            return bad(
+                "jobs.backoff_max_seconds",
+                &self.backoff_max_seconds,
+                "must not be shorter than jobs.backoff_base_ms",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -385,6 +462,7 @@ impl Settings {
                 "must be longer than server.request_timeout_seconds",
             );
         }
+        self.jobs.validate()?;
         if self.metrics.listen_address().is_err() {
             return bad(
                 "metrics.address",

@@ -5,6 +5,8 @@
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
+//! - `jobs`: the job queue in the database (plumbing), `job_kinds`: the kinds this service
+//!   runs;
 //! - `auth`: who calls (OpenID Connect bearer tokens, scopes, the caller's identity);
 //! - `config`: settings; `telemetry`: logs, request ids and opt-in trace export; `metrics`:
 //!   Prometheus metrics at `/metrics`; `probe`: the `healthcheck` command; `server`:
@@ -19,6 +21,8 @@ pub mod db;
 pub mod drain;
 pub mod health;
 pub mod http;
+pub mod job_kinds;
+pub mod jobs;
 pub mod metrics;
 pub mod notes;
 pub mod probe;

@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Serve the API (what runs without a command).
     Serve,
+    /// Run job workers only (jobs.workers of them): no API. Serves /health/live,
+    /// /health/ready and /metrics on the configured address, for probes and scrapes.
+    Worker,
     /// Probe a running service's /health/ready on 127.0.0.1 and the configured port; exit 0
     /// when it answers 200. For container health checks: no curl needed.
     Healthcheck {
@@ -65,7 +68,13 @@ async fn main() -> ExitCode {
         }
     };
     let database = settings.database.url.to_string();
-    let app = match Application::build(settings).await {
+    let worker = matches!(cli.command, Some(Command::Worker));
+    let built = if worker {
+        Application::build_worker(settings).await
+    } else {
+        Application::build(settings).await
+    };
+    let app = match built {
         Ok(app) => app,
         Err(err) => {
             tracing::error!("cannot start: {err}");
@@ -76,6 +85,7 @@ async fn main() -> ExitCode {
     tracing::info!(
         profile = %cli.profile,
         database = %database,
+        role = if worker { "worker" } else { "api" },
         "listening on http://{}",
         app.local_addr()
     );

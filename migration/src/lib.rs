@@ -22,6 +22,7 @@ mod m20261124_000001_create_notes;
 mod m20261125_000001_add_note_version;
 mod m20261130_000001_add_note_owner;
 mod m20261130_000002_create_idempotency_keys;
+mod m20261207_000001_create_jobs;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_add_note_version::Migration),
             Box::new(m20261130_000001_add_note_owner::Migration),
             Box::new(m20261130_000002_create_idempotency_keys::Migration),
+            Box::new(m20261207_000001_create_jobs::Migration),
         ]
     }
 }

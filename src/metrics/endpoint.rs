@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Response, Route, endpoint::make_sync, get, http::Method,
+    Endpoint, EndpointExt, IntoResponse, Response, Route, endpoint::make, get, http::Method,
 };
 
 use super::{CONTENT_TYPE, Metrics};
@@ -13,7 +13,13 @@ pub const PATH: &str = "/metrics";
 
 /// The endpoint: GET only, so that another method gets a 405 naming it.
 pub fn endpoint(metrics: Arc<Metrics>) -> impl Endpoint + 'static {
-    get(make_sync(move |_| scrape(&metrics)))
+    get(make(move |_| {
+        let metrics = metrics.clone();
+        async move {
+            metrics.refresh().await;
+            scrape(&metrics)
+        }
+    }))
 }
 
 fn scrape(metrics: &Metrics) -> Response {

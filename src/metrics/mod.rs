@@ -1,8 +1,9 @@
 //! Prometheus metrics: the registry and its text encoding (served at `GET /metrics`), HTTP
 //! request metrics labelled by route template (`requests`), the database pool read at each
 //! scrape (`pool`), authentication failures by reason (`auth`), and the endpoint itself
-//! (`endpoint`); it also registers the counters plumbing below it keeps
-//! (`http::idempotency::IdempotencyMetrics`).
+//! (`endpoint`), the job queue read from the database at each scrape (`jobs`); it also
+//! registers the counters plumbing below it keeps (`http::idempotency::IdempotencyMetrics`,
+//! `jobs::metrics::JobMetrics`).
 //!
 //! Label values are bounded: the route label is a template from the route table
 //! (`/notes/{id}`) or `unmatched`, never a raw path; methods outside the standard set are
@@ -10,6 +11,7 @@
 
 pub mod auth;
 pub mod endpoint;
+pub mod jobs;
 pub mod pool;
 pub mod requests;
 
@@ -17,8 +19,8 @@ use std::sync::Arc;
 
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
-use self::{auth::AuthFailures, pool::PoolCollector, requests::RequestMetrics};
-use crate::{db::Db, http::idempotency::IdempotencyMetrics};
+use self::{auth::AuthFailures, jobs::QueueGauges, pool::PoolCollector, requests::RequestMetrics};
+use crate::{db::Db, http::idempotency::IdempotencyMetrics, jobs::metrics::JobMetrics};
 
 /// Everything exported at `/metrics`. Built once per service; cheap to share.
 pub struct Metrics {
@@ -26,6 +28,8 @@ pub struct Metrics {
     requests: RequestMetrics,
     auth_failures: AuthFailures,
     idempotency: IdempotencyMetrics,
+    jobs: JobMetrics,
+    queue: QueueGauges,
 }
 
 impl Metrics {
@@ -34,12 +38,16 @@ impl Metrics {
         let requests = RequestMetrics::register(&mut registry);
         let auth_failures = AuthFailures::register(&mut registry);
         let idempotency = IdempotencyMetrics::register(&mut registry);
+        let jobs = JobMetrics::register(&mut registry);
+        let queue = QueueGauges::register(&mut registry, db.clone());
         registry.register_collector(Box::new(PoolCollector::new(db)));
         Arc::new(Self {
             registry,
             requests,
             auth_failures,
             idempotency,
+            jobs,
+            queue,
         })
     }
 
@@ -53,6 +61,15 @@ impl Metrics {
 
     pub fn idempotency(&self) -> &IdempotencyMetrics {
         &self.idempotency
+    }
+
+    pub fn jobs(&self) -> &JobMetrics {
+        &self.jobs
+    }
+
+    /// Reads what is read from the database, before a scrape.
+    pub async fn refresh(&self) {
+        self.queue.refresh().await;
     }
 
     /// The Prometheus text format (version 0.0.4), which every scraper reads.

@@ -17,6 +17,7 @@ mod connection_budget;
 mod cors;
 mod drain;
 mod idempotency;
+mod jobs;
 mod metrics;
 mod migration_lock;
 mod notes;

@@ -17,7 +17,7 @@ use crate::{
     api,
     auth::{AuthState, Authenticator},
     config::Settings,
-    db::{self, ConnectError, Db, schema::SchemaError},
+    db::{self, ConnectError, Db, checkpoint::Checkpointer, schema::SchemaError},
     drain::Draining,
     health::{HealthApi, Readiness},
     http::{
@@ -186,6 +186,8 @@ pub struct Application {
     /// Wakes this process's job workers.
     wake: Wake,
     role: Role,
+    /// SQLite: checkpoints the write-ahead log off the request path.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl Application {
@@ -205,6 +207,7 @@ impl Application {
     async fn build_as(settings: Settings, role: Role) -> Result<Self, StartupError> {
         let db = db::connect(&settings.database, settings.server.request_timeout()).await?;
         db::schema::prepare(&db, &settings.database).await?;
+        let checkpointer = Checkpointer::open(&settings.database).await?;
         let (listener, local_addr) = listen((settings.server.host.as_str(), settings.server.port))
             .await
             .map_err(|source| StartupError::Bind {
@@ -234,6 +237,7 @@ impl Application {
             draining: Draining::default(),
             wake: Wake::default(),
             role,
+            checkpointer,
         })
     }
 
@@ -331,6 +335,7 @@ impl Application {
                 server::serve(listener, address, app, limits(), draining, stopped(closing)).await;
             }
         };
+        let checkpoints = self.checkpointer.map(Checkpointer::start);
         // Expired idempotency keys go in the background, until the service stops.
         let purge = db::idempotency::purge_in_background(
             self.db.clone(),
@@ -355,6 +360,9 @@ impl Application {
         };
         tokio::join!(signal, main, side, jobs);
         purge.abort();
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.abort();
+        }
         if let Err(err) = self.db.pool().close_by_ref().await {
             tracing::warn!(error = %err, "closing the database pool failed");
         }

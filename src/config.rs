@@ -80,6 +80,9 @@ pub struct SqliteSettings {
     /// `PRAGMA journal_size_limit`: when the write-ahead log starts again from the top, its
     /// file is cut back to this many bytes, so a burst does not leave the disk full.
     pub journal_size_limit_bytes: u64,
+    /// How often a connection of its own checkpoints the write-ahead log (PASSIVE), so that
+    /// requests rarely pay for it; 0 = only SQLite's own checkpoints (see `db::checkpoint`).
+    pub checkpoint_interval_ms: u64,
 }
 
 /// SQLite's `PRAGMA synchronous`. With WAL, `normal` survives a crash of the process but may

@@ -74,17 +74,20 @@ fn sqlite_busy(err: &DbErr) -> bool {
         .is_some_and(|code| code.parse::<u32>().is_ok_and(|code| code & 0xff == 5))
 }
 
+/// The database file of a file-backed `sqlite:` URL (`sqlite://data/notes.db?mode=rwc` gives
+/// `data/notes.db`); `None` for another scheme or an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let path = url.strip_prefix("sqlite:")?.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| std::path::Path::new(path))
+}
+
 /// For a file-backed `sqlite:` URL, creates the file's directory so a first run just works.
 pub fn prepare_sqlite_file(url: &str) -> std::io::Result<()> {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
+    let Some(path) = sqlite_file(url) else {
         return Ok(());
     };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(":memory:") {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent),
         _ => Ok(()),
     }

@@ -14,7 +14,7 @@ pub mod database_url;
 pub mod lock;
 pub mod locking_migrator;
 
-pub use connect::{connect, connect_single, prepare_sqlite_file, up_exclusively};
+pub use connect::{connect, connect_single, prepare_sqlite_file, sqlite_file, up_exclusively};
 pub use database_url::{config_database_url, redact_url};
 pub use locking_migrator::LockingMigrator;
 

@@ -7,6 +7,7 @@
 //! pool's state for the metrics (`pool_stats`).
 
 pub mod availability;
+pub mod checkpoint;
 pub mod clock;
 pub mod errors;
 pub mod executor;

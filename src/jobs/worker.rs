@@ -7,9 +7,12 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
 use tokio::{
     sync::{Notify, watch},
     task::{self, JoinError, JoinSet},
+    time::Instant,
 };
 
 use super::{
@@ -199,8 +202,8 @@ impl Attempt {
         let max_attempts = job
             .max_attempts
             .unwrap_or_else(|| i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX));
-        let (recorded, counted) = match outcome {
-            Ok(()) => (store::complete(&self.db, job).await, Outcome::Succeeded),
+        let (record, counted) = match outcome {
+            Ok(()) => (Record::Done, Outcome::Succeeded),
             Err(JobError::Retry { error, after }) if job.attempt < max_attempts => {
                 let wait = after.map_or_else(
                     || {
@@ -212,20 +215,14 @@ impl Attempt {
                     |after| after.min(self.settings.backoff_max()),
                 );
                 tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempt, ?wait, %error, "job failed; retrying");
-                (
-                    store::retry_at(&self.db, job, now() + wait, &error).await,
-                    Outcome::Retried,
-                )
+                (Record::RetryAt(now() + wait, error), Outcome::Retried)
             }
             Err(err) => {
                 tracing::warn!(job = job.id, kind = %job.kind, attempt = job.attempt, error = %err, "job dead");
-                (
-                    store::bury(&self.db, job, err.message()).await,
-                    Outcome::Dead,
-                )
+                (Record::Dead(err.message().to_owned()), Outcome::Dead)
             }
         };
-        match recorded {
+        match self.record(job, &record).await {
             Ok(true) => self.count(job, counted),
             Ok(false) => tracing::info!(
                 job = job.id,
@@ -237,6 +234,31 @@ impl Attempt {
                 error = %err,
                 "recording a job's outcome failed: it runs again when its lease ends"
             ),
+        }
+    }
+
+    /// Writes the outcome, trying again while the database refuses (an outage, a pool
+    /// exhausted for a moment) for as long as the lease could still be this attempt's: the
+    /// work is done, and a record that gives up makes the job run again when its lease ends.
+    /// Writing after the lease is harmless: the write names the attempt, and another
+    /// worker's claim since makes it change nothing.
+    async fn record(&self, job: &Claimed, record: &Record) -> Result<bool, DbErr> {
+        let give_up_at = Instant::now() + self.settings.lease();
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let written = match record {
+                Record::Done => store::complete(&self.db, job).await,
+                Record::RetryAt(at, error) => store::retry_at(&self.db, job, *at, error).await,
+                Record::Dead(error) => store::bury(&self.db, job, error).await,
+            };
+            match written {
+                Err(err) if Instant::now() + pause < give_up_at => {
+                    tracing::info!(job = job.id, error = %err, ?pause, "recording a job's outcome failed; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                written => return written,
+            }
         }
     }
 
@@ -261,4 +283,14 @@ impl Attempt {
             metrics.count(kind, outcome);
         }
     }
+}
+
+/// The outcome of an attempt, as it is written to the job's row.
+enum Record {
+    /// Succeeded: the job is deleted.
+    Done,
+    /// Failed: pending again at this time, with this error.
+    RetryAt(DateTime<Utc>, String),
+    /// Out of attempts, or not worth another: dead, with this error.
+    Dead(String),
 }

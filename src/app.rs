@@ -74,7 +74,7 @@ pub fn routes(
 ) -> impl Endpoint + 'static {
     let (_, warm_connections) = db::pool_size(&settings.database);
     let readiness = Readiness::new(db.clone(), draining, warm_connections);
-    let service = api::service(db, readiness);
+    let service = api::service(db, readiness, settings.webhooks.clone());
     let document = ApiDocument::new(&service, settings);
     let idempotency = IdempotencyPolicy {
         required: settings.idempotency.required,

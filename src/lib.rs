@@ -2,6 +2,7 @@
 //!
 //! Where things are:
 //! - `notes`: the example resource (entity, database functions, HTTP operations, its rules);
+//! - `webhooks`: webhook subscriptions (a resource) and the delivery of events to them;
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
@@ -28,3 +29,4 @@ pub mod notes;
 pub mod probe;
 pub mod server;
 pub mod telemetry;
+pub mod webhooks;

@@ -23,6 +23,7 @@ mod m20261125_000001_add_note_version;
 mod m20261130_000001_add_note_owner;
 mod m20261130_000002_create_idempotency_keys;
 mod m20261207_000001_create_jobs;
+mod m20261208_000001_create_webhooks;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_add_note_owner::Migration),
             Box::new(m20261130_000002_create_idempotency_keys::Migration),
             Box::new(m20261207_000001_create_jobs::Migration),
+            Box::new(m20261208_000001_create_webhooks::Migration),
         ]
     }
 }

@@ -231,6 +231,8 @@ operation_kinds! {
     Update => [400, 404, 412, 413, 415, 422, 500, 503];
     /// Deletes an item by id, optionally `If-Match`.
     Delete => [400, 404, 412, 500, 503];
+    /// An action on one item (a `POST` to a path below it), without a body.
+    Action => [400, 404, 500, 503];
     /// A readiness probe: the database, or a drain before stopping, can fail it.
     Probe => [503];
 }

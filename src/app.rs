@@ -299,7 +299,7 @@ impl Application {
         let queue = (self.settings.jobs.workers > 0).then(|| {
             Queue::start(
                 self.db.clone(),
-                job_kinds::registry(),
+                job_kinds::registry(&self.db, &self.settings, self.metrics.as_deref()),
                 &self.settings.jobs,
                 self.wake.clone(),
                 self.metrics.as_ref().map(|m| m.jobs().clone()),

@@ -6,6 +6,7 @@
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
+//! - `events`: a change's events, emitted in its transaction (plumbing: one line per write);
 //! - `jobs`: the job queue in the database (plumbing), `job_kinds`: the kinds this service
 //!   runs;
 //! - `auth`: who calls (OpenID Connect bearer tokens, scopes, the caller's identity);
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod drain;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod job_kinds;

@@ -2,6 +2,7 @@
 //! only translate: HTTP in, a `store` call, HTTP out. A URL is checked against private
 //! networks (see `ssrf`) before it is stored.
 
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
     param::{Header, Path, Query},
@@ -9,9 +10,10 @@ use poem_openapi::{
 
 use super::{
     bodies::{
-        CreatedWebhook, NewWebhook, RotatedSecret, Webhook, WebhookChanges, WebhookReplacement,
-        WebhookUrl,
+        CreatedWebhook, Delivery, NewWebhook, RotatedSecret, Webhook, WebhookChanges,
+        WebhookReplacement, WebhookUrl,
     },
+    deliveries::{self, Retried},
     entity, secret, ssrf,
     store::{self, WebhookInput, WebhookPatch},
 };
@@ -21,7 +23,7 @@ use crate::{
     db::Db,
     http::{
         error::{ApiError, FieldError},
-        error_docs::{Action, Create, Delete, List, Problems, Read, Update},
+        error_docs::{Action, Create, Delete, List, Problems, Read, Requeue, Update},
         etag,
         json_body::ValidatedJson,
         json_response::SerdeJson,
@@ -29,7 +31,9 @@ use crate::{
         resource::Resource,
         timestamp::Timestamp,
     },
+    jobs::Wake,
 };
+use sea_orm::TransactionTrait;
 
 /// How problems name the resource (`webhook-not-found`).
 const WEBHOOK: Resource = Resource::new("webhook");
@@ -128,6 +132,13 @@ enum DeleteResponse {
     /// The subscription and its deliveries were deleted.
     #[oai(status = 204)]
     Deleted,
+}
+
+#[derive(ApiResponse)]
+enum RetryResponse {
+    /// Queued again: pending, its attempts reset.
+    #[oai(status = 202)]
+    Accepted,
 }
 
 #[derive(ApiResponse)]
@@ -353,7 +364,87 @@ impl WebhooksApi {
             previous_secret_expires_at: Timestamp(expires_at),
         })))
     }
+
+    /// List a webhook subscription's deliveries
+    ///
+    /// One per event sent (or to be sent) to it, in id order, paged by the `Link` header's
+    /// `rel="next"` URL: its status (pending, succeeded, dead), attempts, the last answer's
+    /// HTTP status or the last error, and when a pending one is tried next.
+    #[oai(
+        path = "/webhooks/:id/deliveries",
+        method = "get",
+        operation_id = "list_webhook_deliveries"
+    )]
+    async fn deliveries(
+        &self,
+        caller: Caller<ReadWebhooks>,
+        id: Path<i64>,
+        /// Page size (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u32>>,
+        /// Only deliveries after the one with this id, in the listing order.
+        after: Query<Option<i64>>,
+        /// `asc` (default): oldest first; `desc`: newest first.
+        order: Query<Option<SortOrder>>,
+    ) -> Result<Paged<Delivery>, Problems<Read>> {
+        let paging = Paging::new(limit.0, after.0, None, order.0)?;
+        if store::get(&self.db, caller.owner(), id.0).await?.is_none() {
+            return Err(WEBHOOK.not_found(id.0).into());
+        }
+        let page = deliveries::list(&self.db, id.0, paging.spec()).await?;
+        Ok(Paged {
+            items: page.items.into_iter().map(Delivery::from).collect(),
+            link: paging.links(
+                &format!("/webhooks/{}/deliveries", id.0),
+                &[],
+                page.next_after,
+            ),
+            total: None,
+        })
+    }
+
+    /// Retry a dead delivery
+    ///
+    /// Queues it again, its attempts reset, with the same `webhook-id`. 409 if it is not
+    /// dead.
+    #[oai(
+        path = "/webhooks/:id/deliveries/:delivery_id/retry",
+        method = "post",
+        operation_id = "retry_webhook_delivery"
+    )]
+    async fn retry_delivery(
+        &self,
+        caller: Caller<WriteWebhooks>,
+        id: Path<i64>,
+        delivery_id: Path<i64>,
+        wake: Data<&Wake>,
+    ) -> Result<RetryResponse, Problems<Requeue>> {
+        let txn = self.db.begin().await?;
+        if store::get(&txn, caller.owner(), id.0).await?.is_none() {
+            return Err(WEBHOOK.not_found(id.0).into());
+        }
+        match deliveries::retry(&txn, id.0, delivery_id.0).await? {
+            Retried::Queued => {}
+            Retried::Missing => return Err(DELIVERY.not_found(delivery_id.0).into()),
+            Retried::NotDead => {
+                return Err(ApiError::WrongState {
+                    problem: "delivery-not-dead",
+                    detail: format!(
+                        "delivery {} is not dead (pending or succeeded): there is nothing to retry",
+                        delivery_id.0
+                    ),
+                }
+                .into());
+            }
+        }
+        txn.commit().await?;
+        wake.wake();
+        Ok(RetryResponse::Accepted)
+    }
 }
+
+/// How problems name a delivery (`delivery-not-found`).
+const DELIVERY: Resource = Resource::new("delivery");
 
 fn respond(webhook: entity::Model) -> WebhookResponse {
     let tag = etag::of_version(webhook.version);

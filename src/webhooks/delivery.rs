@@ -101,6 +101,16 @@ impl Deliver {
         timestamp: i64,
         body: String,
     ) -> Result<(StatusCode, Option<Duration>), String> {
+        // An address in the URL is connected to as it is (the resolver never sees it): check
+        // it here. A name is checked by the resolver, address by address.
+        if !self.settings.allow_private_networks {
+            let parsed = url::Url::parse(url).map_err(|err| format!("bad URL: {err}"))?;
+            if let Some(why) = ssrf::refused_host(&parsed) {
+                return Err(format!(
+                    "refused: the host {why} (webhooks.allow_private_networks is off)"
+                ));
+            }
+        }
         let uri: Uri = url.parse().map_err(|err| format!("bad URL: {err}"))?;
         let request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")

@@ -62,6 +62,7 @@ backend_tests!(
     a_receiver_down_for_good_makes_a_dead_delivery_that_a_manual_retry_delivers,
     gone_disables_the_subscription,
     after_a_rotation_both_secrets_sign,
+    private_hosts_are_checked_again_at_delivery,
 );
 
 /// A test service whose webhooks may point at this machine (the tests' receivers).
@@ -932,4 +933,43 @@ async fn after_a_rotation_both_secrets_sign(backend: Backend) {
     // Two signatures, each verified by the reference library with its own secret.
     assert_eq!(after.signatures, 2);
     assert_eq!(after.verified, [true, true]);
+}
+
+async fn private_hosts_are_checked_again_at_delivery(backend: Backend) {
+    // Private networks are not allowed; the subscriptions were stored some other way (say,
+    // while they were, or before a name's address changed).
+    let app = TestApp::spawn(backend).await;
+    let receiver = Receiver::start().await;
+    let port = receiver.addr.port();
+    let mut ids = Vec::new();
+    for url in [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+    ] {
+        let stored = store::create(
+            &app.db,
+            &notes_service::db::owner::Owner::Anyone,
+            store::WebhookInput {
+                url,
+                events: vec![notes_service::webhooks::events::EventType::NoteCreated],
+                description: None,
+                enabled: true,
+            },
+            notes_service::webhooks::secret::generate().unwrap(),
+        )
+        .await
+        .unwrap();
+        ids.push(stored.id);
+    }
+    app.create("/notes", &json!({"text": "one"})).await;
+    for id in ids {
+        let listed = deliveries_when(&app, id, |list| {
+            list.len() == 1 && list[0]["attempts"].as_i64().unwrap_or(0) >= 1
+        })
+        .await;
+        let error = listed[0]["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("loopback"), "{error}");
+        assert_eq!(listed[0]["last_status"], Value::Null);
+    }
+    assert!(receiver.received().is_empty());
 }

@@ -4,16 +4,23 @@
 use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::{
+    config::WebhooksSettings,
     db::Db,
     health::{HealthApi, Readiness},
     notes::NotesApi,
+    webhooks::WebhooksApi,
 };
 
 /// The API service.
-pub fn service(db: Db, readiness: Readiness) -> OpenApiService<impl OpenApi, ()> {
+pub fn service(
+    db: Db,
+    readiness: Readiness,
+    webhooks: WebhooksSettings,
+) -> OpenApiService<impl OpenApi, ()> {
     let apis = (
         NotesApi::new(db.clone()),
         HealthApi::new(readiness),
+        WebhooksApi::new(db.clone(), webhooks),
         // A new resource: `crate::things::ThingsApi::new(db.clone()),` on a line here, after
         // the others, so that `openapi.json` only gains lines.
     );

@@ -74,7 +74,7 @@ pub fn routes(
 ) -> impl Endpoint + 'static {
     let (_, warm_connections) = db::pool_size(&settings.database);
     let readiness = Readiness::new(db.clone(), draining, warm_connections);
-    let service = api::service(db, readiness);
+    let service = api::service(db, readiness, settings.webhooks.clone());
     let document = ApiDocument::new(&service, settings);
     let idempotency = IdempotencyPolicy {
         required: settings.idempotency.required,
@@ -303,7 +303,7 @@ impl Application {
         let queue = (self.settings.jobs.workers > 0).then(|| {
             Queue::start(
                 self.db.clone(),
-                job_kinds::registry(),
+                job_kinds::registry(&self.db, &self.settings, self.metrics.as_deref()),
                 &self.settings.jobs,
                 self.wake.clone(),
                 self.metrics.as_ref().map(|m| m.jobs().clone()),

@@ -19,6 +19,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub idempotency: IdempotencySettings,
     pub jobs: JobsSettings,
+    pub webhooks: WebhooksSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +206,56 @@ impl JobsSettings {
                 &self.backoff_max_seconds,
                 "must not be shorter than jobs.backoff_base_ms",
             );
+        }
+        Ok(())
+    }
+}
+
+/// Outbound webhooks (`webhooks`): where deliveries may go, how long each waits, how often
+/// one is tried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSettings {
+    /// Allow subscription URLs (and deliveries) to loopback, private, link-local,
+    /// unspecified and multicast addresses. Off in production: such a URL could reach the
+    /// service's own network (SSRF).
+    pub allow_private_networks: bool,
+    /// Each delivery attempt, connection and response included, is given up after this long.
+    pub timeout_seconds: u64,
+    /// Attempts before a delivery is dead (kept, retried by hand).
+    pub max_attempts: u32,
+    /// A receiver's `Retry-After` is honoured up to this long.
+    pub retry_after_max_seconds: u64,
+}
+
+impl WebhooksSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds)
+    }
+
+    pub fn retry_after_max(&self) -> Duration {
+        Duration::from_secs(self.retry_after_max_seconds)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value, least, most) in [
+            ("webhooks.timeout_seconds", self.timeout_seconds, 1, 300),
+            (
+                "webhooks.max_attempts",
+                u64::from(self.max_attempts),
+                1,
+                100,
+            ),
+            (
+                "webhooks.retry_after_max_seconds",
+                self.retry_after_max_seconds,
+                1,
+                86_400,
+            ),
+        ] {
+            if value < least || value > most {
+                return bad(key, &value, &format!("must be from {least} to {most}"));
+            }
         }
         Ok(())
     }
@@ -466,6 +517,14 @@ impl Settings {
             );
         }
         self.jobs.validate()?;
+        self.webhooks.validate()?;
+        if self.webhooks.timeout_seconds >= self.jobs.lease_seconds {
+            return bad(
+                "webhooks.timeout_seconds",
+                &self.webhooks.timeout_seconds,
+                "must be shorter than jobs.lease_seconds (a delivery runs within a job's lease)",
+            );
+        }
         if self.metrics.listen_address().is_err() {
             return bad(
                 "metrics.address",

@@ -3,8 +3,13 @@
 //! `.with(crate::things::jobs::Reindex::new(db.clone()))` (pass this function what the kind
 //! needs).
 
-use crate::jobs::Registry;
+use crate::{config::Settings, db::Db, jobs::Registry, metrics::Metrics, webhooks};
 
-pub fn registry() -> Registry {
-    Registry::default()
+pub fn registry(db: &Db, settings: &Settings, metrics: Option<&Metrics>) -> Registry {
+    Registry::default().with(webhooks::delivery::Deliver::new(
+        db.clone(),
+        &settings.webhooks,
+        &settings.jobs,
+        metrics.map(|m| m.webhooks().clone()),
+    ))
 }

@@ -2,9 +2,11 @@
 //!
 //! Where things are:
 //! - `notes`: the example resource (entity, database functions, HTTP operations, its rules);
+//! - `webhooks`: webhook subscriptions (a resource) and the delivery of events to them;
 //! - `health`: liveness and readiness; `api`: the registry of API modules;
 //! - `http`: HTTP plumbing every resource shares (errors, bodies, pagination, the spec);
 //! - `db`: connecting, the schema check at start-up, keyset paging;
+//! - `events`: a change's events, emitted in its transaction (plumbing: one line per write);
 //! - `jobs`: the job queue in the database (plumbing), `job_kinds`: the kinds this service
 //!   runs;
 //! - `auth`: who calls (OpenID Connect bearer tokens, scopes, the caller's identity);
@@ -19,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod drain;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod job_kinds;
@@ -28,3 +31,4 @@ pub mod notes;
 pub mod probe;
 pub mod server;
 pub mod telemetry;
+pub mod webhooks;

@@ -23,6 +23,8 @@ mod m20261125_000001_add_note_version;
 mod m20261130_000001_add_note_owner;
 mod m20261130_000002_create_idempotency_keys;
 mod m20261207_000001_create_jobs;
+mod m20261208_000001_create_webhooks;
+mod m20261208_000002_create_webhook_deliveries;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_add_note_owner::Migration),
             Box::new(m20261130_000002_create_idempotency_keys::Migration),
             Box::new(m20261207_000001_create_jobs::Migration),
+            Box::new(m20261208_000001_create_webhooks::Migration),
+            Box::new(m20261208_000002_create_webhook_deliveries::Migration),
         ]
     }
 }

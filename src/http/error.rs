@@ -105,6 +105,13 @@ pub enum ApiError {
     /// deleted.
     #[error("{} is still referenced by other items", resource.unwrap_or("the item"))]
     StillReferenced { resource: Option<&'static str> },
+    /// The item is not in a state the operation applies to (a delivery retried that is not
+    /// dead). `problem` is the problem type's name (`delivery-not-dead`).
+    #[error("{detail}")]
+    WrongState {
+        problem: &'static str,
+        detail: String,
+    },
     /// No bearer token (`refusal` is `None`), or one that is refused for the reason given
     /// (RFC 6750 §3: `error="invalid_token"`). `realm` goes into the challenge.
     #[error("authentication failed")]
@@ -205,9 +212,10 @@ impl ApiError {
         match self {
             Self::NotFound { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::Conflict { .. } | Self::StillReferenced { .. } | Self::IdempotencyKeyInUse => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict { .. }
+            | Self::StillReferenced { .. }
+            | Self::WrongState { .. }
+            | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
             Self::IdempotencyKeyReused | Self::ReferenceNotFound(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -295,6 +303,9 @@ impl ApiError {
                     resource.unwrap_or("item")
                 ),
             ),
+            Self::WrongState { problem, detail } => {
+                typed(problem, "Conflict".to_owned(), detail.clone())
+            }
             Self::IdempotencyKeyInUse => typed(
                 "idempotency-key-in-use",
                 "Request in flight".to_owned(),

@@ -54,6 +54,19 @@ pub trait OperationKind: Send + Sync + 'static {
     const REFERENCING: bool = false;
     /// It deletes an item that others may still reference (`ON DELETE RESTRICT`): 409.
     const REFERENCED: bool = false;
+    /// What its own 409 means, when it has one of its own (the item's state).
+    const STATE_CONFLICT: Option<&'static str> = None;
+}
+
+/// Queues an item again (a `POST` below it, without a body): 409 when it is not in a state
+/// that can be retried.
+#[derive(Debug)]
+pub struct Requeue;
+
+impl OperationKind for Requeue {
+    const STATUSES: &'static [u16] = &[400, 404, 409, 500, 503];
+    const STATE_CONFLICT: Option<&'static str> =
+        Some("It is not dead (pending or succeeded): there is nothing to retry");
 }
 
 /// An operation of kind `K` that can also answer 409 Conflict: a unique field already has
@@ -139,6 +152,9 @@ fn problems<K: OperationKind>() -> Vec<(u16, &'static str)> {
 /// What a 409 of `K` means: each reason it can have, alone in its own words, or several
 /// joined with "; or".
 fn conflict<K: OperationKind>() -> &'static str {
+    if let Some(described) = K::STATE_CONFLICT {
+        return described;
+    }
     // (flag, said alone, said among others)
     let reasons = [
         (
@@ -231,6 +247,8 @@ operation_kinds! {
     Update => [400, 404, 412, 413, 415, 422, 500, 503];
     /// Deletes an item by id, optionally `If-Match`.
     Delete => [400, 404, 412, 500, 503];
+    /// An action on one item (a `POST` to a path below it), without a body.
+    Action => [400, 404, 500, 503];
     /// A readiness probe: the database, or a drain before stopping, can fail it.
     Probe => [503];
 }

@@ -3,7 +3,7 @@
 //! scrape (`pool`), authentication failures by reason (`auth`), and the endpoint itself
 //! (`endpoint`), the job queue read from the database at each scrape (`jobs`); it also
 //! registers the counters plumbing below it keeps (`http::idempotency::IdempotencyMetrics`,
-//! `jobs::metrics::JobMetrics`).
+//! `jobs::metrics::JobMetrics`, `webhooks::metrics::WebhookMetrics`).
 //!
 //! Label values are bounded: the route label is a template from the route table
 //! (`/notes/{id}`) or `unmatched`, never a raw path; methods outside the standard set are
@@ -20,7 +20,10 @@ use std::sync::Arc;
 use prometheus_client::{encoding::prometheus_text, registry::Registry};
 
 use self::{auth::AuthFailures, jobs::QueueGauges, pool::PoolCollector, requests::RequestMetrics};
-use crate::{db::Db, http::idempotency::IdempotencyMetrics, jobs::metrics::JobMetrics};
+use crate::{
+    db::Db, http::idempotency::IdempotencyMetrics, jobs::metrics::JobMetrics,
+    webhooks::metrics::WebhookMetrics,
+};
 
 /// Everything exported at `/metrics`. Built once per service; cheap to share.
 pub struct Metrics {
@@ -30,6 +33,7 @@ pub struct Metrics {
     idempotency: IdempotencyMetrics,
     jobs: JobMetrics,
     queue: QueueGauges,
+    webhooks: WebhookMetrics,
 }
 
 impl Metrics {
@@ -40,6 +44,7 @@ impl Metrics {
         let idempotency = IdempotencyMetrics::register(&mut registry);
         let jobs = JobMetrics::register(&mut registry);
         let queue = QueueGauges::register(&mut registry, db.clone());
+        let webhooks = WebhookMetrics::register(&mut registry);
         registry.register_collector(Box::new(PoolCollector::new(db)));
         Arc::new(Self {
             registry,
@@ -48,6 +53,7 @@ impl Metrics {
             idempotency,
             jobs,
             queue,
+            webhooks,
         })
     }
 
@@ -65,6 +71,10 @@ impl Metrics {
 
     pub fn jobs(&self) -> &JobMetrics {
         &self.jobs
+    }
+
+    pub fn webhooks(&self) -> &WebhookMetrics {
+        &self.webhooks
     }
 
     /// Reads what is read from the database, before a scrape.

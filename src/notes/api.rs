@@ -2,10 +2,12 @@
 //! (a bare JSON array; create takes `{text, completed}`); the rest goes beyond it. Handlers
 //! only translate: HTTP in, a `store` call, HTTP out.
 
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi, Tags,
     param::{Header, Path, Query},
 };
+use sea_orm::TransactionTrait;
 
 use super::{
     bodies::{NewNote, Note, NoteChanges, NoteReplacement},
@@ -15,6 +17,7 @@ use super::{
 use crate::{
     auth::{Caller, Scope},
     db::Db,
+    events::{self, EventType, Versioned},
     http::{
         error_docs::{Create, Delete, Keyed, List, Problems, Read, Update},
         etag,
@@ -24,6 +27,7 @@ use crate::{
         pagination::{Paged, Paging, SortOrder, wants_exact_count},
         resource::Resource,
     },
+    jobs::Wake,
 };
 
 /// How problems name the resource (`note-not-found`). Notes have no unique field.
@@ -172,15 +176,21 @@ impl NotesApi {
         #[oai(name = "Idempotency-Key")]
         key: IdempotencyKey,
         body: ValidatedJson<NewNote>,
+        wake: Data<&Wake>,
     ) -> Result<Idempotent<CreateResponse>, Problems<Keyed<Create>>> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
         };
         let owner = caller.owner();
-        Ok(key
+        let mut sent = 0;
+        let response = key
             .once(&self.db, owner, async |db| {
-                let note = store::create(&db, owner, input).await?;
+                // The note and its event commit together (or not at all).
+                let txn = db.begin().await?;
+                let note = store::create(&txn, owner, input).await?;
+                sent = events::emit(&txn, owner, EventType::NoteCreated, &versioned(&note)).await?;
+                txn.commit().await?;
                 let location = format!("/notes/{}", note.id);
                 let tag = etag::of_version(note.version);
                 Ok(CreateResponse::Created(
@@ -189,7 +199,9 @@ impl NotesApi {
                     tag,
                 ))
             })
-            .await?)
+            .await?;
+        events::committed(&wake, sent);
+        Ok(response)
     }
 
     /// Get a note
@@ -229,15 +241,22 @@ impl NotesApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
         body: ValidatedJson<NoteReplacement>,
+        wake: Data<&Wake>,
     ) -> Result<NoteResponse, Problems<Update>> {
         let input = NoteInput {
             text: body.0.text,
             completed: body.0.completed,
         };
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written =
-            store::replace(&self.db, caller.owner(), id.0, input, expected.as_deref()).await?;
-        Ok(NOTE.outcome(id.0, written).map(respond)?)
+        let owner = caller.owner();
+        // A refused write (404, 412) returns before the commit: it rolls back, emitting nothing.
+        let txn = self.db.begin().await?;
+        let written = store::replace(&txn, owner, id.0, input, expected.as_deref()).await?;
+        let note = NOTE.outcome(id.0, written)?;
+        let sent = events::emit(&txn, owner, EventType::NoteUpdated, &versioned(&note)).await?;
+        txn.commit().await?;
+        events::committed(&wake, sent);
+        Ok(respond(note))
     }
 
     /// Change some fields of a note
@@ -257,19 +276,32 @@ impl NotesApi {
         #[oai(name = "Idempotency-Key")]
         key: IdempotencyKey,
         body: ValidatedJson<NoteChanges>,
+        wake: Data<&Wake>,
     ) -> Result<Idempotent<NoteResponse>, Problems<Keyed<Update>>> {
         let patch = NotePatch {
             text: body.0.text,
             completed: body.0.completed,
         };
+        // An empty patch changes nothing: no event.
+        let changes = patch.text.is_some() || patch.completed.is_some();
         let expected = etag::expected_versions(if_match.0.as_deref());
         let owner = caller.owner();
-        Ok(key
+        let mut sent = 0;
+        let response = key
             .once(&self.db, owner, async |db| {
-                let written = store::update(&db, owner, id.0, patch, expected.as_deref()).await?;
-                NOTE.outcome(id.0, written).map(respond)
+                let txn = db.begin().await?;
+                let written = store::update(&txn, owner, id.0, patch, expected.as_deref()).await?;
+                let note = NOTE.outcome(id.0, written)?;
+                if changes {
+                    sent = events::emit(&txn, owner, EventType::NoteUpdated, &versioned(&note))
+                        .await?;
+                }
+                txn.commit().await?;
+                Ok(respond(note))
             })
-            .await?)
+            .await?;
+        events::committed(&wake, sent);
+        Ok(response)
     }
 
     /// Delete a note
@@ -283,11 +315,26 @@ impl NotesApi {
         /// Delete only if the note's current `ETag` is one of these (or `*`: if it exists).
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
+        wake: Data<&Wake>,
     ) -> Result<DeleteResponse, Problems<Delete>> {
         let expected = etag::expected_versions(if_match.0.as_deref());
-        let written = store::delete(&self.db, caller.owner(), id.0, expected.as_deref()).await?;
+        let owner = caller.owner();
+        let txn = self.db.begin().await?;
+        let written = store::delete(&txn, owner, id.0, expected.as_deref()).await?;
         NOTE.outcome(id.0, written)?;
+        let deleted = serde_json::json!({ "id": id.0 });
+        let sent = events::emit(&txn, owner, EventType::NoteDeleted, &deleted).await?;
+        txn.commit().await?;
+        events::committed(&wake, sent);
         Ok(DeleteResponse::Deleted)
+    }
+}
+
+/// A note as an event's `data`: as the API returns it, with its version.
+fn versioned(note: &entity::Model) -> Versioned<Note> {
+    Versioned {
+        item: note.clone().into(),
+        version: note.version,
     }
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 /// Every resource, listed once: the query-plan and documented-status suites cover each.
-const RESOURCES: &[&common::resource::TestedResource] = &[&notes::RESOURCE];
+const RESOURCES: &[&common::resource::TestedResource] = &[&notes::RESOURCE, &webhooks::RESOURCE];
 
 mod auth;
 mod auth_harness;
@@ -33,3 +33,4 @@ mod request_bodies;
 mod resilience;
 mod sqlite_wal;
 mod tracing;
+mod webhooks;

@@ -214,7 +214,7 @@ async fn served_spec_matches_the_checked_in_openapi_json() {
     assert!(
         served == checked_in(),
         "the served spec differs from openapi.json: review the API change, then run \
-         `UPDATE_OPENAPI=1 cargo test --test api operations::served_spec` and commit openapi.json"
+         `UPDATE_OPENAPI=1 NOTES_TEST_BACKENDS=sqlite scripts/test --test api operations::served_spec` and commit openapi.json"
     );
     // Each operation documents exactly the problems it can answer with, and its scope.
     for resource in crate::RESOURCES {

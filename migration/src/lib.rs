@@ -9,6 +9,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod columns;
 pub mod connect;
 pub mod database_url;
 pub mod lock;

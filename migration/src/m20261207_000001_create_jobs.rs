@@ -2,7 +2,8 @@
 //! that makes it, claimed by a worker under a lease, deleted when it succeeds, retried with
 //! backoff when it fails, and kept as `dead` after its last attempt.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use crate::columns::utc_timestamp;
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -27,13 +28,13 @@ impl MigrationTrait for Migration {
                     // NULL: the `jobs.max_attempts` of the process that runs it.
                     .col(integer_null(Jobs::MaxAttempts))
                     // When a pending job may be claimed (its next attempt).
-                    .col(timestamp_col(manager, Jobs::RunAt, false))
+                    .col(utc_timestamp(manager, Jobs::RunAt, false))
                     // When a running job's lease ends: past it, its worker is presumed dead
                     // and the job is claimed again.
-                    .col(timestamp_col(manager, Jobs::LeaseUntil, true))
+                    .col(utc_timestamp(manager, Jobs::LeaseUntil, true))
                     .col(text_null(Jobs::LastError))
-                    .col(timestamp_col(manager, Jobs::CreatedAt, false))
-                    .col(timestamp_col(manager, Jobs::UpdatedAt, false))
+                    .col(utc_timestamp(manager, Jobs::CreatedAt, false))
+                    .col(utc_timestamp(manager, Jobs::UpdatedAt, false))
                     .to_owned(),
             )
             .await?;
@@ -55,21 +56,6 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(Jobs::Table).to_owned())
             .await
-    }
-}
-
-/// A UTC timestamp with microsecond precision on every backend (as for notes).
-fn timestamp_col(manager: &SchemaManager, name: Jobs, nullable: bool) -> ColumnDef {
-    let mut column = match manager.get_database_backend() {
-        DatabaseBackend::MySql => ColumnDef::new(name)
-            .custom(Alias::new("DATETIME(6)"))
-            .to_owned(),
-        _ => ColumnDef::new(name).timestamp_with_time_zone().to_owned(),
-    };
-    if nullable {
-        column.null().to_owned()
-    } else {
-        column.not_null().to_owned()
     }
 }
 

@@ -2,7 +2,8 @@
 //! secret of its own (Standard Webhooks). After a rotation the previous secret is kept, with
 //! its expiry, so that deliveries carry both signatures for a while.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use crate::columns::utc_timestamp;
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -26,13 +27,13 @@ impl MigrationTrait for Migration {
                     // `whsec_` + base64 of 32 bytes; kept as is, since signing needs it.
                     .col(string_len(Webhooks::Secret, 64))
                     .col(string_len_null(Webhooks::PreviousSecret, 64))
-                    .col(timestamp_col(
+                    .col(utc_timestamp(
                         manager,
                         Webhooks::PreviousSecretExpiresAt,
                         true,
                     ))
-                    .col(timestamp_col(manager, Webhooks::CreatedAt, false))
-                    .col(timestamp_col(manager, Webhooks::UpdatedAt, false))
+                    .col(utc_timestamp(manager, Webhooks::CreatedAt, false))
+                    .col(utc_timestamp(manager, Webhooks::UpdatedAt, false))
                     .col(big_integer(Webhooks::Version).default(1))
                     .to_owned(),
             )
@@ -54,21 +55,6 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(Webhooks::Table).to_owned())
             .await
-    }
-}
-
-/// A UTC timestamp with microsecond precision on every backend (as for notes).
-fn timestamp_col(manager: &SchemaManager, name: Webhooks, nullable: bool) -> ColumnDef {
-    let mut column = match manager.get_database_backend() {
-        DatabaseBackend::MySql => ColumnDef::new(name)
-            .custom(Alias::new("DATETIME(6)"))
-            .to_owned(),
-        _ => ColumnDef::new(name).timestamp_with_time_zone().to_owned(),
-    };
-    if nullable {
-        column.null().to_owned()
-    } else {
-        column.not_null().to_owned()
     }
 }
 

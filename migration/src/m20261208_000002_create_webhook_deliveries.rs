@@ -3,7 +3,8 @@
 //! owner can see what was sent, what failed and why, and retry what is dead. Deleted with its
 //! subscription.
 
-use sea_orm_migration::{prelude::*, schema::*, sea_orm::DatabaseBackend};
+use crate::columns::utc_timestamp;
+use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -29,13 +30,13 @@ impl MigrationTrait for Migration {
                     .col(integer(WebhookDeliveries::Attempts).default(0))
                     .col(integer_null(WebhookDeliveries::LastStatus))
                     .col(text_null(WebhookDeliveries::LastError))
-                    .col(timestamp_col(
+                    .col(utc_timestamp(
                         manager,
                         WebhookDeliveries::NextAttemptAt,
                         true,
                     ))
-                    .col(timestamp_col(manager, WebhookDeliveries::CreatedAt, false))
-                    .col(timestamp_col(manager, WebhookDeliveries::UpdatedAt, false))
+                    .col(utc_timestamp(manager, WebhookDeliveries::CreatedAt, false))
+                    .col(utc_timestamp(manager, WebhookDeliveries::UpdatedAt, false))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_webhook_deliveries_webhook")
@@ -63,21 +64,6 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(WebhookDeliveries::Table).to_owned())
             .await
-    }
-}
-
-/// A UTC timestamp with microsecond precision on every backend (as for notes).
-fn timestamp_col(manager: &SchemaManager, name: WebhookDeliveries, nullable: bool) -> ColumnDef {
-    let mut column = match manager.get_database_backend() {
-        DatabaseBackend::MySql => ColumnDef::new(name)
-            .custom(Alias::new("DATETIME(6)"))
-            .to_owned(),
-        _ => ColumnDef::new(name).timestamp_with_time_zone().to_owned(),
-    };
-    if nullable {
-        column.null().to_owned()
-    } else {
-        column.not_null().to_owned()
     }
 }
 

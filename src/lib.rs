@@ -12,8 +12,8 @@
 //! - `auth`: who calls (OpenID Connect bearer tokens, scopes, the caller's identity);
 //! - `config`: settings; `telemetry`: logs, request ids and opt-in trace export; `metrics`:
 //!   Prometheus metrics at `/metrics`; `probe`: the `healthcheck` command; `server`:
-//!   HTTP/1.1 serving with its timeouts; `app`: assembles all of it (used by `main.rs` and
-//!   the tests).
+//!   HTTP/1.1 serving with its timeouts; `tls`: TLS for outgoing HTTP clients; `app`:
+//!   assembles all of it (used by `main.rs` and the tests).
 
 pub mod api;
 pub mod app;
@@ -31,4 +31,5 @@ pub mod notes;
 pub mod probe;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 pub mod webhooks;

@@ -1,13 +1,12 @@
 //! GET a JSON document from the identity provider (its discovery document, its keys),
-//! bounded in time and size, over http or https. TLS is rustls with ring and the system's
-//! root certificates, set on this client's connector only (nothing process-wide).
+//! bounded in time and size, over http or https (TLS: `crate::tls`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::{Request, Uri, header};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -26,28 +25,7 @@ pub struct JsonFetcher {
 impl JsonFetcher {
     /// `timeout` bounds each whole request, body included.
     pub fn new(timeout: Duration) -> Self {
-        let provider = rustls::crypto::ring::default_provider();
-        let builder = HttpsConnectorBuilder::new();
-        let builder = match builder.with_provider_and_native_roots(provider) {
-            Ok(builder) => builder,
-            // No system certificates (a bare image): http issuers still work.
-            Err(err) => {
-                tracing::warn!(error = %err, "no root certificates: https issuers will fail");
-                let config = rustls::ClientConfig::builder_with_provider(
-                    rustls::crypto::ring::default_provider().into(),
-                )
-                .with_safe_default_protocol_versions()
-                .map(|config| {
-                    config
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-                match config {
-                    Ok(config) => HttpsConnectorBuilder::new().with_tls_config(config),
-                    Err(err) => unreachable!("ring supports the default TLS versions: {err}"),
-                }
-            }
-        };
+        let builder = crate::tls::connector_builder("issuers");
         let connector = builder.https_or_http().enable_http1().build();
         Self {
             client: Client::builder(TokioExecutor::new()).build(connector),

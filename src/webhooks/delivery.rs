@@ -18,7 +18,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, StatusCode, Uri, header};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -61,27 +61,7 @@ impl Deliver {
         });
         http.enforce_http(false);
         http.set_connect_timeout(Some(settings.timeout()));
-        let tls = HttpsConnectorBuilder::new();
-        let tls = match tls.with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-        {
-            Ok(builder) => builder,
-            Err(err) => {
-                tracing::warn!(error = %err, "no root certificates: https webhooks will fail");
-                let config = rustls::ClientConfig::builder_with_provider(
-                    rustls::crypto::ring::default_provider().into(),
-                )
-                .with_safe_default_protocol_versions()
-                .map(|config| {
-                    config
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth()
-                });
-                match config {
-                    Ok(config) => HttpsConnectorBuilder::new().with_tls_config(config),
-                    Err(err) => unreachable!("ring supports the default TLS versions: {err}"),
-                }
-            }
-        };
+        let tls = crate::tls::connector_builder("webhooks");
         let connector = tls.https_or_http().enable_http1().wrap_connector(http);
         Self {
             db,

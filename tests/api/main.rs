@@ -15,6 +15,7 @@ mod config;
 mod conflicts;
 mod connection_budget;
 mod cors;
+mod delivery_guarantees;
 mod drain;
 mod idempotency;
 mod jobs;

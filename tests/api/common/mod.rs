@@ -15,6 +15,7 @@ pub mod containers;
 pub mod oidc;
 pub mod process;
 pub mod proxy;
+pub mod receiver;
 pub mod resource;
 pub mod tokens;
 

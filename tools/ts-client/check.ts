@@ -1,8 +1,9 @@
 // What a frontend team does with the client generated from openapi.json, against a running
 // service (scripts/client-check starts it, with authentication off): create, list, get,
-// change (PATCH and PUT, each with If-Match) and delete a note. Every response body is also
-// checked against the spec's schemas (the zod validators the generator wrote), so a field the
-// service renames, drops or retypes fails here, even where this script never reads it.
+// change (PATCH and PUT, each with If-Match) and delete a note. The generated SDK also checks
+// every request and response body against the spec's schemas (the zod validators it wrote), so
+// a field the service renames, drops or retypes fails here, even where this script never
+// reads it.
 //
 //   node dist/check.js http://127.0.0.1:8000
 //

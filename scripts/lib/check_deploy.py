@@ -17,7 +17,11 @@ DEFAULTS = {
     "APP__SERVER__DRAIN_SECONDS": 10,
     "APP__SERVER__SHUTDOWN_GRACE_SECONDS": 30,
     "APP__SERVER__REQUEST_TIMEOUT_SECONDS": 10,
+    "APP__JOBS__WORKERS": 4,
+    "APP__JOBS__LEASE_SECONDS": 60,
 }
+# What a job worker Deployment's container runs (deploy/components/worker).
+WORKER_COMMAND = ["notes-service", "worker"]
 
 
 class Checker:
@@ -60,37 +64,104 @@ class Checker:
     # ---- The rules.
 
     def check_rules(self):
-        deployments = self.of_kind("Deployment")
-        if len(deployments) != 1:
-            self.problem(f"expected one Deployment, found {len(deployments)}")
+        workers, apis = [], []
+        for deployment in self.of_kind("Deployment"):
+            app = self.app_container(deployment)
+            if app is None:
+                self.problem(f"Deployment {deployment['metadata']['name']} has no container named after it")
+                return
+            runs = app.get("command", []) + app.get("args", [])
+            (workers if runs == WORKER_COMMAND else apis).append((deployment, app))
+        if len(apis) != 1:
+            self.problem(f"expected one Deployment of the API, found {len(apis)}")
             return
-        deployment = deployments[0]
+        if len(workers) > 1:
+            self.problem(f"expected at most one worker Deployment, found {len(workers)}")
+            return
+        deployment, app = apis[0]
+        settings = self.check_deployment(deployment, app)
+        self.check_grace(deployment["spec"]["template"]["spec"], settings)
+        self.check_selectors(deployment, app, [w for w, _ in workers])
+        for worker, worker_app in workers:
+            self.check_worker(worker, worker_app, deployment, app, settings)
+
+    @staticmethod
+    def app_container(deployment):
+        containers = deployment["spec"]["template"]["spec"].get("containers", [])
+        return next((c for c in containers if c["name"] == deployment["metadata"]["name"]), None)
+
+    def check_deployment(self, deployment, app):
+        """What every Deployment of the service keeps; returns its app container's settings."""
+        name = deployment["metadata"]["name"]
         spec = deployment["spec"]
         pod = spec["template"]["spec"]
-        pod_labels = spec["template"]["metadata"].get("labels", {})
-        containers = pod.get("containers", [])
-        app = next((c for c in containers if c["name"] == deployment["metadata"]["name"]), None)
-        if app is None:
-            self.problem("the Deployment has no container named after it")
-            return
-
         if spec.get("replicas", 1) < 2:
-            self.problem("the Deployment runs fewer than 2 replicas")
+            self.problem(f"Deployment {name} runs fewer than 2 replicas")
         strategy = spec.get("strategy", {})
         if strategy.get("type") != "RollingUpdate" or str(
             strategy.get("rollingUpdate", {}).get("maxUnavailable")
         ) not in ("0", "0%"):
-            self.problem("the Deployment must roll with strategy RollingUpdate, maxUnavailable: 0")
-
+            self.problem(f"Deployment {name} must roll with strategy RollingUpdate, maxUnavailable: 0")
         self.check_probes(app)
-        for container in containers + pod.get("initContainers", []):
+        for container in pod.get("containers", []) + pod.get("initContainers", []):
             self.check_resources(container)
             self.check_security(pod, container)
         settings = self.check_settings(app)
-        self.check_grace(pod, settings)
-        self.check_secret_url(app, "the service")
+        self.check_secret_url(app, f"Deployment {name}")
         self.check_migration(pod, app)
-        self.check_selectors(deployment, pod_labels, app)
+        pod_labels = spec["template"]["metadata"].get("labels", {})
+        if not selects(spec["selector"].get("matchLabels", {}), pod_labels):
+            self.problem(f"Deployment {name}'s selector does not match its pod template")
+        return settings
+
+    def check_worker(self, worker, app, api, api_app, api_settings):
+        """deploy/components/worker: the jobs run in these pods and in no API pod, on the API's
+        image, and SIGTERM leaves the running jobs time to finish."""
+        name = worker["metadata"]["name"]
+        pod = worker["spec"]["template"]["spec"]
+        pod_labels = worker["spec"]["template"]["metadata"].get("labels", {})
+        settings = self.check_deployment(worker, app)
+        if app.get("image") != api_app.get("image"):
+            self.problem(f"Deployment {name} runs {app.get('image')}, the API {api_app.get('image')}: they must be the same image")
+        if self.number(settings, "APP__JOBS__WORKERS") < 1:
+            self.problem(f"Deployment {name}: APP__JOBS__WORKERS is 0: its pods would run no job (and refuse to start)")
+        if self.number(api_settings, "APP__JOBS__WORKERS") != 0:
+            self.problem(
+                "the API's pods run job workers too (APP__JOBS__WORKERS is not 0): with a worker "
+                "Deployment the jobs must run in its pods only"
+            )
+        drain = self.number(settings, "APP__SERVER__DRAIN_SECONDS")
+        grace = self.number(settings, "APP__SERVER__SHUTDOWN_GRACE_SECONDS")
+        lease = self.number(settings, "APP__JOBS__LEASE_SECONDS")
+        period = pod.get("terminationGracePeriodSeconds", 30)
+        if grace < lease:
+            self.problem(
+                f"Deployment {name}: the shutdown grace ({grace} s) is shorter than a job's longest "
+                f"run (APP__JOBS__LEASE_SECONDS, {lease} s): running jobs would be cut off on SIGTERM"
+            )
+        if period < drain + grace:
+            self.problem(
+                f"Deployment {name}: terminationGracePeriodSeconds {period} is shorter than the drain "
+                f"({drain} s) plus the shutdown grace ({grace} s): pods would be killed mid-job"
+            )
+        api_labels = api["spec"]["template"]["metadata"].get("labels", {})
+        if selects(worker["spec"]["selector"].get("matchLabels", {}), api_labels):
+            self.problem(f"Deployment {name}'s selector also matches the API's pods")
+        for service in self.of_kind("Service"):
+            if selects(service["spec"].get("selector", {}), pod_labels):
+                self.problem(f"Service {service['metadata']['name']} selects the worker's pods, which serve no API")
+        if not any(
+            selects(b["spec"].get("selector", {}).get("matchLabels", {}), pod_labels)
+            for b in self.of_kind("PodDisruptionBudget")
+        ):
+            self.problem(f"no PodDisruptionBudget selects Deployment {name}'s pods")
+
+    def number(self, settings, key):
+        try:
+            return int(settings.get(key, DEFAULTS[key]))
+        except ValueError:
+            self.problem(f"{key} = {settings.get(key)!r} is not a number")
+            return DEFAULTS[key]
 
     def check_probes(self, app):
         expected = {
@@ -152,16 +223,9 @@ class Checker:
         return settings
 
     def check_grace(self, pod, settings):
-        def seconds(key):
-            try:
-                return int(settings.get(key, DEFAULTS[key]))
-            except ValueError:
-                self.problem(f"{key} = {settings.get(key)!r} is not a number of seconds")
-                return DEFAULTS[key]
-
-        drain = seconds("APP__SERVER__DRAIN_SECONDS")
-        grace = seconds("APP__SERVER__SHUTDOWN_GRACE_SECONDS")
-        timeout = seconds("APP__SERVER__REQUEST_TIMEOUT_SECONDS")
+        drain = self.number(settings, "APP__SERVER__DRAIN_SECONDS")
+        grace = self.number(settings, "APP__SERVER__SHUTDOWN_GRACE_SECONDS")
+        timeout = self.number(settings, "APP__SERVER__REQUEST_TIMEOUT_SECONDS")
         period = pod.get("terminationGracePeriodSeconds", 30)
         if drain == 0:
             self.problem("APP__SERVER__DRAIN_SECONDS is 0: rolling updates would drop requests")
@@ -209,13 +273,14 @@ class Checker:
                 if container.get("image") != app.get("image"):
                     self.problem("the migration Job must run the service's image")
 
-    def check_selectors(self, deployment, pod_labels, app):
-        def selects(match_labels):
-            return bool(match_labels) and all(pod_labels.get(k) == v for k, v in match_labels.items())
-
+    def check_selectors(self, deployment, app, workers):
+        """The Service, PDB, HPA and ServiceMonitor select the API's pods; nothing of the API
+        selects a worker's pods (those have a PDB of their own)."""
+        pod_labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+        worker_labels = [w["spec"]["template"]["metadata"].get("labels", {}) for w in workers]
         name = deployment["metadata"]["name"]
-        if not selects(deployment["spec"]["selector"].get("matchLabels", {})):
-            self.problem("the Deployment's selector does not match its pod template")
+        if any(selects(deployment["spec"]["selector"].get("matchLabels", {}), w) for w in worker_labels):
+            self.problem(f"Deployment {name}'s selector also matches the worker's pods")
         port_names = {p.get("name") for p in app.get("ports", [])}
         port_numbers = {p.get("containerPort") for p in app.get("ports", [])}
 
@@ -223,18 +288,23 @@ class Checker:
         if not services:
             self.problem("no Service")
         for service in services:
-            if not selects(service["spec"].get("selector", {})):
+            if not selects(service["spec"].get("selector", {}), pod_labels):
                 self.problem(f"Service {service['metadata']['name']} does not select the Deployment's pods")
             for port in service["spec"].get("ports", []):
                 target = port.get("targetPort", port.get("port"))
                 if target not in port_names and target not in port_numbers:
                     self.problem(f"Service port {port.get('name')} targets {target}, which no container port is")
 
-        budgets = self.of_kind("PodDisruptionBudget")
+        # The worker's own budgets are checked with it.
+        budgets = [
+            b
+            for b in self.of_kind("PodDisruptionBudget")
+            if not any(selects(b["spec"].get("selector", {}).get("matchLabels", {}), w) for w in worker_labels)
+        ]
         if not budgets:
             self.problem("no PodDisruptionBudget")
         for budget in budgets:
-            if not selects(budget["spec"].get("selector", {}).get("matchLabels", {})):
+            if not selects(budget["spec"].get("selector", {}).get("matchLabels", {}), pod_labels):
                 self.problem(f"PodDisruptionBudget {budget['metadata']['name']} does not select the Deployment's pods")
             if budget["spec"].get("minAvailable") is not None and str(budget["spec"]["minAvailable"]) in (
                 str(deployment["spec"].get("replicas")),
@@ -269,6 +339,10 @@ class Checker:
                     self.problem(f"the ServiceMonitor scrapes port {endpoint.get('port')}, which the Service lacks")
                 if endpoint.get("path", "/metrics") != "/metrics":
                     self.problem("the ServiceMonitor must scrape /metrics")
+
+
+def selects(match_labels, pod_labels):
+    return bool(match_labels) and all(pod_labels.get(k) == v for k, v in match_labels.items())
 
 
 def main(paths):

@@ -7,9 +7,7 @@
 #       Node.js 20.19 or later and npm are installed; else says how to install them.
 #   oidc_provider_install
 #       Installs the provider's packages (npm ci) when node_modules is missing or was
-#       installed from another lock file. `npm ci` runs in a scratch folder that is then
-#       renamed into place, so a test run installing at the same time cannot leave a
-#       half-written node_modules (the other one's rename simply fails and finds it done).
+#       installed from another lock file (npm_install in scripts/lib/npm.sh).
 #   oidc_provider_prepare
 #       Both of the above.
 #   oidc_provider_start LOG ARGS...
@@ -18,6 +16,9 @@
 #       `--port 0` for a free port. The caller stops it (kill "$OIDC_PROVIDER_PID"). The lines
 #       before the ready line in LOG name the API's scopes (from openapi.json) and each
 #       client's: `oidc-provider scopes: ...`, `oidc-provider client ID: ...`.
+
+# shellcheck source=scripts/lib/npm.sh
+source "$(dirname "${BASH_SOURCE[0]}")/npm.sh"
 
 OIDC_PROVIDER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/tools/oidc-provider
 OIDC_PROVIDER_PID=
@@ -46,28 +47,7 @@ oidc_provider_check_node() {
 }
 
 oidc_provider_install() {
-  local dir=$OIDC_PROVIDER_DIR scratch
-  local installed=$dir/node_modules/.installed-package-lock.json
-  cmp -s "$dir/package-lock.json" "$installed" && return 0
-  _oidc_say "installing the OpenID Connect provider's packages (npm ci in $dir)..."
-  scratch=$(mktemp -d "$dir/.install-XXXXXX") || return 1
-  if ! cp "$dir/package.json" "$dir/package-lock.json" "$scratch/" ||
-    ! (cd "$scratch" && npm ci --no-audit --no-fund --loglevel=error >&2); then
-    rm -rf "$scratch"
-    _oidc_say "npm ci failed in $dir (is the npm registry reachable?)"
-    return 1
-  fi
-  cp "$dir/package-lock.json" "$scratch/node_modules/.installed-package-lock.json"
-  if [ -e "$dir/node_modules" ] && ! cmp -s "$dir/package-lock.json" "$installed"; then
-    mv "$dir/node_modules" "$scratch/old-node_modules"
-  fi
-  if ! mv -T "$scratch/node_modules" "$dir/node_modules" 2>/dev/null &&
-    ! cmp -s "$dir/package-lock.json" "$installed"; then
-    rm -rf "$scratch"
-    _oidc_say "could not move the installed packages into $dir/node_modules"
-    return 1
-  fi
-  rm -rf "$scratch"
+  npm_install "$OIDC_PROVIDER_DIR"
 }
 
 oidc_provider_prepare() {

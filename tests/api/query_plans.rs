@@ -44,6 +44,44 @@ async fn every_list_shape_is_an_index_range_search_on_sqlite() {
         );
     }
 }
+/// A job claim reads the claimable jobs in `run_at` order from an index and stops at its limit,
+/// whatever the backlog: no full scan and no sort of every due job.
+#[tokio::test]
+async fn a_job_claim_is_an_index_range_search_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+    let db = Database::connect(&url).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    for statement in
+        notes_service::jobs::store::claim_statements(DbBackend::Sqlite, chrono::Utc::now(), 16)
+    {
+        let explain = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", statement.sql),
+            statement.values.clone().map(|v| v.0).unwrap_or_default(),
+        );
+        let plan: Vec<String> = db
+            .query_all_raw(explain)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect();
+        let context = format!("{plan:?}\n{}", statement.sql);
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH jobs USING INDEX idx_jobs_state_run_at")),
+            "{context}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+            "{context}"
+        );
+    }
+}
+
 /// `.cargo/config.toml` builds the bundled SQLite with the query planner stability guarantee;
 /// without it SQLite re-plans every cached statement whose `LIMIT ?` is bound again, which
 /// cost about a sixth of a list request's CPU time.

@@ -1,7 +1,7 @@
 //! The one place that builds the service: database, routes, middleware, listeners.
 //! `main.rs` and the integration tests both start the service through [`Application`].
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use poem::{
     Endpoint, EndpointExt, Route,
@@ -79,8 +79,6 @@ pub fn routes(
     let idempotency = IdempotencyPolicy {
         required: settings.idempotency.required,
         ttl: settings.idempotency.ttl(),
-        // A request cannot outlive its deadline; a second more covers its commit.
-        lease: settings.server.request_timeout() + Duration::from_secs(1),
         metrics: metrics.as_ref().map(|m| m.idempotency().clone()),
     };
     let cors_origins = &settings.server.cors_allowed_origins;

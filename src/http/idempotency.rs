@@ -10,12 +10,13 @@
 //! }
 //! ```
 //!
-//! With a key, the write runs in a transaction that also stores its response (a success
-//! only): both are committed or neither is. The key is reserved first (a committed row with
-//! a lease as long as the request may run), so a second request with it while the first runs
-//! gets 409 at once; if the first fails, stores nothing or crashes, the key is released (or
-//! its lease runs out) and a retry runs again. Keys are scoped to the owner, and expire after
-//! `idempotency.ttl_seconds`.
+//! With a key, the write runs in a transaction that then stores the key with its response (a
+//! success only): both are committed or neither is, so a request that fails or crashes leaves
+//! the key free for its retry, and no lease is needed. A second request with the key while
+//! the first runs waits for the first's outcome at the key's unique index, then gets the
+//! first's answer (its own write rolled back), or runs if the first stored nothing. One row
+//! and one statement in the write's transaction: a keyed write costs one insert more than a
+//! plain one. Keys are scoped to the owner, and expire after `idempotency.ttl_seconds`.
 
 use std::{fmt::Write, marker::PhantomData, time::Duration};
 
@@ -39,7 +40,7 @@ use super::error::ApiError;
 use crate::db::{
     Db,
     executor::Executor,
-    idempotency::{self, KeyUse, Reservation, StoredResponse},
+    idempotency::{self, Earlier, KeyUse, Stored, StoredResponse},
     owner::Owner,
 };
 
@@ -61,8 +62,6 @@ pub struct IdempotencyPolicy {
     /// Refuse a write without a key.
     pub required: bool,
     pub ttl: Duration,
-    /// How long a first request may run: past it, its reservation may be taken over.
-    pub lease: Duration,
     pub metrics: Option<IdempotencyMetrics>,
 }
 
@@ -215,79 +214,70 @@ impl IdempotencyKey {
             key: &used.key,
             fingerprint: &used.fingerprint,
         };
-        let token = match idempotency::reserve(db, &key, policy.lease, policy.ttl).await? {
-            Reservation::Reserved { token } => token,
-            Reservation::Done(stored) => {
-                policy.count("replayed");
-                return Ok(Idempotent::replay(stored));
-            }
-            // Come back in a second: the first request is likely about to answer (if it
-            // crashed instead, its lease runs out within `lease`).
-            Reservation::InFlight => {
-                policy.count("in_flight");
-                return Err(ApiError::IdempotencyKeyInUse);
-            }
-            Reservation::OtherRequest => {
-                policy.count("other_request");
-                return Err(ApiError::IdempotencyKeyReused);
+        let txn: DatabaseTransaction = db.begin().await?;
+        let response = match write(Executor::Transaction(&txn)).await {
+            Ok(response) => response.into_response(),
+            Err(err) => {
+                txn.rollback().await?;
+                // The same request sent twice at once: the first one's commit can make the
+                // second fail (a unique value taken, a version moved on). Its answer is this
+                // one's.
+                if let Earlier::Done(stored) = idempotency::earlier(db, &key).await? {
+                    policy.count("replayed");
+                    return Ok(Idempotent::replay(stored));
+                }
+                return Err(err);
             }
         };
-        let outcome = run_and_store(db, &key, &token, write).await;
-        if !matches!(outcome, Ok(Some(_))) {
-            // Nothing stored: free the key for a retry (else its lease runs out).
-            if let Err(err) = idempotency::release(db, &key, &token).await {
-                tracing::warn!(error = %err, "releasing an idempotency key failed");
+        // Only a success is stored: a refusal rolls its write back and a retry runs again.
+        if !response.status().is_success() {
+            txn.rollback().await?;
+            return Ok(Idempotent::new(response));
+        }
+        let (parts, body) = response.into_parts();
+        let bytes = body
+            .into_bytes()
+            .await
+            .map_err(|err| ApiError::Internal(format!("reading a response body: {err}")))?;
+        let stored = StoredResponse {
+            status: parts.status.as_u16(),
+            // In the response's own order.
+            headers: parts
+                .headers
+                .iter()
+                .filter(|(name, _)| STORED_HEADERS.contains(name))
+                .filter_map(|(name, value)| {
+                    Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                })
+                .collect(),
+            body: bytes.to_vec(),
+        };
+        if idempotency::store(&txn, &key, &stored, policy.ttl).await? == Stored::Saved {
+            txn.commit().await?;
+            policy.count("stored");
+            return Ok(Idempotent::new(Response::from_parts(
+                parts,
+                Body::from(bytes),
+            )));
+        }
+        // A request with the key committed first (this one waited for it at the key's row):
+        // this write goes, and the first one's answer is returned.
+        txn.rollback().await?;
+        match idempotency::earlier(db, &key).await? {
+            Earlier::Done(stored) => {
+                policy.count("replayed");
+                Ok(Idempotent::replay(stored))
+            }
+            Earlier::OtherRequest => {
+                policy.count("other_request");
+                Err(ApiError::IdempotencyKeyReused)
+            }
+            Earlier::Undecided => {
+                policy.count("in_flight");
+                Err(ApiError::IdempotencyKeyInUse)
             }
         }
-        match outcome? {
-            Some(response) => {
-                policy.count("stored");
-                Ok(Idempotent::new(response))
-            }
-            None => Err(ApiError::IdempotencyKeyInUse),
-        }
     }
-}
-
-/// The write and its stored response in one transaction. `Ok(None)`: the lease was lost,
-/// nothing committed. A response that is not a success is returned without being stored
-/// (its write, if any, rolled back): it is the error it carries.
-async fn run_and_store<R: IntoResponse>(
-    db: &Db,
-    key: &KeyUse<'_>,
-    token: &str,
-    write: impl AsyncFnOnce(Executor<'_>) -> Result<R, ApiError>,
-) -> Result<Option<Response>, ApiError> {
-    let txn: DatabaseTransaction = db.begin().await?;
-    let response = write(Executor::Transaction(&txn)).await?.into_response();
-    if !response.status().is_success() {
-        txn.rollback().await?;
-        return Ok(Some(response));
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = body
-        .into_bytes()
-        .await
-        .map_err(|err| ApiError::Internal(format!("reading a response body: {err}")))?;
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        // In the response's own order.
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(name, _)| STORED_HEADERS.contains(name))
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect(),
-        body: bytes.to_vec(),
-    };
-    if !idempotency::complete(&txn, key, token, stored).await? {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    txn.commit().await?;
-    Ok(Some(Response::from_parts(parts, Body::from(bytes))))
 }
 
 /// The response of a write that may be a replay: documented as `R`, plus the

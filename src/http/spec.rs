@@ -187,8 +187,8 @@ fn publish_key_policy(spec: &mut Value, settings: &IdempotencySettings) {
              (`\"8e03978e-40d5\"`) or bare; it is scoped to the caller, and kept for {} s \
              after its first use (then free again). A retry with the same key and the same \
              request gets the stored response with `Idempotent-Replayed: true`; with another \
-             request, 422; while the first is still in flight, 409 with `Retry-After`. Only \
-             successful responses are stored.{}",
+             request, 422; while the first is still in flight, it waits for the first's \
+             answer and gets it. Only successful responses are stored.{}",
             settings.ttl_seconds,
             if settings.required {
                 " Required on this service."

@@ -1,18 +1,21 @@
-//! Idempotency keys in the database: a key is reserved by the request that first uses it
-//! (a committed row with a lease), completed with that request's response in the same
-//! transaction as its write, or released when the request fails so that a retry runs again.
-//! A retry finds the stored response; a key still reserved by a live lease is in flight; a
-//! lease that ran out (its holder crashed, or its transaction never committed) is taken over.
-//! Rows expire after their TTL and are purged in bounded batches, safely from any number of
-//! replicas. These functions know nothing of HTTP: a response is a status, headers and bytes.
+//! Idempotency keys in the database: a key's row is written with its request's response, in
+//! the transaction of that request's write, so both commit or neither does; a request that
+//! fails or crashes leaves no row, and its retry runs again. A retry finds the stored
+//! response; a concurrent request with the key waits at the unique index for the first one's
+//! outcome. Rows expire after their TTL and are purged in bounded batches, safely from any
+//! number of replicas. These functions know nothing of HTTP: a response is a status, headers
+//! and bytes. (Rows also have a lease, `lock_token` and `locked_until`: versions before
+//! December 2026 reserved a key with a committed row first. Rows written now hold it spent.)
 
 mod entity;
 
 use std::time::Duration;
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TryInsertResult,
+    sea_query::{Expr, OnConflict},
 };
 
 use self::entity::{ActiveModel, Column, Entity as Keys};
@@ -37,169 +40,137 @@ pub struct KeyUse<'a> {
     pub fingerprint: &'a str,
 }
 
-/// What reserving a key found.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Reservation {
-    /// The key is this request's now, under this lease token.
-    Reserved { token: String },
-    /// An earlier request with the key succeeded: its response.
-    Done(StoredResponse),
-    /// An earlier request with the key still runs (its lease has not run out).
-    InFlight,
-    /// The key was used for another request (another fingerprint).
-    OtherRequest,
+/// What storing a key found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The key is stored with this request's response: commit.
+    Saved,
+    /// The key belongs to a request that committed first: roll back, and see [`earlier`].
+    Taken,
 }
 
-/// Reserves `key` for `lease` (how long the request may run), to be kept for `ttl`.
-pub async fn reserve(
-    db: &impl ConnectionTrait,
+/// Stores `key` with the `response` of its request, on `txn`: the transaction of the
+/// request's write, after the write, so that the key and the write commit together or not at
+/// all, and a crash leaves nothing behind. A concurrent request holding the same key
+/// uncommitted makes this wait at the unique index for its outcome: if it commits, `Taken`;
+/// if it rolls back, this one stores. A row that no longer holds the key (expired and not
+/// purged yet, or reserved by an earlier version of the service past its lease) is taken over.
+pub async fn store(
+    txn: &impl ConnectionTrait,
     key: &KeyUse<'_>,
-    lease: Duration,
+    response: &StoredResponse,
     ttl: Duration,
-) -> Result<Reservation, DbErr> {
-    let token = uuid::Uuid::new_v4().to_string();
-    if try_insert(db, key, &token, lease, ttl).await? {
-        return Ok(Reservation::Reserved { token });
-    }
-    // The key exists. Each turn of this loop either decides, or lost a race with another
-    // request changing the row; three turns are plenty.
-    for _ in 0..3 {
-        let Some(row) = find(db, key).await? else {
-            // Purged meanwhile: the key is free.
-            if try_insert(db, key, &token, lease, ttl).await? {
-                return Ok(Reservation::Reserved { token });
-            }
-            continue;
-        };
-        let now = now();
-        let take_over = || take_over(db, row.id, key, &token, lease, ttl);
-        if row.expires_at <= now {
-            // Expired: the key is free again, for any request.
-            if take_over().await? {
-                return Ok(Reservation::Reserved { token });
-            }
-        } else if row.fingerprint != key.fingerprint {
-            return Ok(Reservation::OtherRequest);
-        } else if let (Some(status), headers, body) = (row.status, row.headers, row.body) {
-            return Ok(Reservation::Done(stored(status, headers, body)));
-        } else if row.locked_until > now {
-            return Ok(Reservation::InFlight);
-        } else if take_over().await? {
-            // The first request's lease ran out without a response: it crashed or failed.
-            return Ok(Reservation::Reserved { token });
-        }
-    }
-    Ok(Reservation::InFlight)
-}
-
-async fn find(db: &impl ConnectionTrait, key: &KeyUse<'_>) -> Result<Option<entity::Model>, DbErr> {
-    Keys::find()
-        .filter(Column::Owner.eq(key.owner))
-        .filter(Column::IdempotencyKey.eq(key.key))
-        .one(db)
-        .await
-}
-
-/// Inserts the key's row, reserved under `token`; `false` if the key has a row already.
-async fn try_insert(
-    db: &impl ConnectionTrait,
-    key: &KeyUse<'_>,
-    token: &str,
-    lease: Duration,
-    ttl: Duration,
-) -> Result<bool, DbErr> {
+) -> Result<Stored, DbErr> {
     let now = now();
-    let insert = Keys::insert(ActiveModel {
+    let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".to_owned());
+    let status = i16::try_from(response.status).unwrap_or(i16::MAX);
+    let row = ActiveModel {
         owner: Set(key.owner.to_owned()),
         idempotency_key: Set(key.key.to_owned()),
         fingerprint: Set(key.fingerprint.to_owned()),
-        status: Set(None),
-        headers: Set(None),
-        body: Set(None),
-        lock_token: Set(token.to_owned()),
-        locked_until: Set(now + lease),
+        status: Set(Some(status)),
+        headers: Set(Some(headers.clone())),
+        body: Set(Some(response.body.clone())),
+        lock_token: Set(String::new()),
+        locked_until: Set(now),
         created_at: Set(now),
         expires_at: Set(now + ttl),
         ..Default::default()
-    });
-    match insert.exec_without_returning(db).await {
-        Ok(_) => Ok(true),
-        Err(err) if unique_violation(&err).is_some() => Ok(false),
-        Err(err) => Err(err),
+    };
+    let inserted = if txn.get_database_backend() == DbBackend::MySql {
+        // A duplicate key fails only the statement on MySQL/MariaDB (the transaction goes
+        // on), and its `ON DUPLICATE KEY UPDATE id = id` stand-in for DO NOTHING counts the
+        // found row as affected under sqlx's CLIENT_FOUND_ROWS: catch the error instead.
+        match Keys::insert(row).exec_without_returning(txn).await {
+            Ok(_) => true,
+            Err(err) if unique_violation(&err).is_some() => false,
+            Err(err) => return Err(err),
+        }
+    } else {
+        // PostgreSQL aborts a transaction at its first error: DO NOTHING keeps it usable.
+        let on_conflict = OnConflict::columns([Column::Owner, Column::IdempotencyKey])
+            .do_nothing()
+            .to_owned();
+        matches!(
+            Keys::insert(row)
+                .on_conflict(on_conflict)
+                .try_insert()
+                .exec_without_returning(txn)
+                .await?,
+            TryInsertResult::Inserted(n) if n > 0
+        )
+    };
+    if inserted {
+        return Ok(Stored::Saved);
     }
-}
-
-/// Takes row `id` over for this request if it is still free (expired, or in flight with its
-/// lease run out): one statement, so of two requests taking it over one wins.
-async fn take_over(
-    db: &impl ConnectionTrait,
-    id: i64,
-    key: &KeyUse<'_>,
-    token: &str,
-    lease: Duration,
-    ttl: Duration,
-) -> Result<bool, DbErr> {
-    let now = now();
-    let free = Condition::any().add(Column::ExpiresAt.lte(now)).add(
-        Condition::all()
-            .add(Column::Status.is_null())
-            .add(Column::LockedUntil.lte(now)),
-    );
-    let updated = Keys::update_many()
-        .col_expr(Column::Fingerprint, Expr::value(key.fingerprint))
-        .col_expr(Column::Status, Expr::value(Option::<i16>::None))
-        .col_expr(Column::Headers, Expr::value(Option::<String>::None))
-        .col_expr(Column::Body, Expr::value(Option::<Vec<u8>>::None))
-        .col_expr(Column::LockToken, Expr::value(token))
-        .col_expr(Column::LockedUntil, Expr::value(now + lease))
-        .col_expr(Column::CreatedAt, Expr::value(now))
-        .col_expr(Column::ExpiresAt, Expr::value(now + ttl))
-        .filter(Column::Id.eq(id))
-        .filter(free)
-        .exec(db)
+    // The row as committed (a locking read: MySQL's plain read would see this transaction's
+    // snapshot, from before the first request committed). A shared lock, because the
+    // requests that waited for the first one all hold one now: an update here would make
+    // them deadlock. Only a row that no longer holds the key is updated.
+    let current = Keys::find()
+        .filter(Column::Owner.eq(key.owner))
+        .filter(Column::IdempotencyKey.eq(key.key))
+        .lock_shared()
+        .one(txn)
         .await?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// Stores the response of the request holding the key's lease `token`; run it in the
-/// transaction of the request's write. `false` if the lease was lost (taken over after it
-/// ran out): then nothing may be committed.
-pub async fn complete(
-    txn: &impl ConnectionTrait,
-    key: &KeyUse<'_>,
-    token: &str,
-    response: StoredResponse,
-) -> Result<bool, DbErr> {
-    let headers = serde_json::to_string(&response.headers).unwrap_or_else(|_| "[]".to_owned());
-    let status = i16::try_from(response.status).unwrap_or(i16::MAX);
-    let updated = Keys::update_many()
+    let free = |row: &entity::Model| {
+        row.expires_at <= now || (row.status.is_none() && row.locked_until <= now)
+    };
+    let Some(row) = current.filter(free) else {
+        return Ok(Stored::Taken);
+    };
+    // One statement that checks again, so that of two requests taking a row over one wins.
+    let taken_over = Keys::update_many()
+        .col_expr(Column::Fingerprint, Expr::value(key.fingerprint))
         .col_expr(Column::Status, Expr::value(Some(status)))
         .col_expr(Column::Headers, Expr::value(Some(headers)))
-        .col_expr(Column::Body, Expr::value(Some(response.body)))
-        .filter(Column::Owner.eq(key.owner))
-        .filter(Column::IdempotencyKey.eq(key.key))
-        .filter(Column::LockToken.eq(token))
-        .filter(Column::Status.is_null())
+        .col_expr(Column::Body, Expr::value(Some(response.body.clone())))
+        .col_expr(Column::LockToken, Expr::value(""))
+        .col_expr(Column::LockedUntil, Expr::value(now))
+        .col_expr(Column::CreatedAt, Expr::value(now))
+        .col_expr(Column::ExpiresAt, Expr::value(now + ttl))
+        .filter(Column::Id.eq(row.id))
+        .filter(Column::LockedUntil.eq(row.locked_until))
+        .filter(Column::ExpiresAt.eq(row.expires_at))
         .exec(txn)
         .await?;
-    Ok(updated.rows_affected == 1)
+    Ok(if taken_over.rows_affected == 1 {
+        Stored::Saved
+    } else {
+        Stored::Taken
+    })
 }
 
-/// Gives the key up after a request that stored nothing (a refusal, a failure), so that a
-/// retry runs again. If this does not happen (a crash), the lease runs out instead.
-pub async fn release(
-    db: &impl ConnectionTrait,
-    key: &KeyUse<'_>,
-    token: &str,
-) -> Result<(), DbErr> {
-    Keys::delete_many()
+/// What a request that used a key before left.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Earlier {
+    /// It succeeded with the same request: its response.
+    Done(StoredResponse),
+    /// It was another request (another fingerprint).
+    OtherRequest,
+    /// Nothing that decides: no live row, or one an earlier version of the service still
+    /// holds reserved (its lease has not run out).
+    Undecided,
+}
+
+/// What the request that used `key` before left, as committed.
+pub async fn earlier(db: &impl ConnectionTrait, key: &KeyUse<'_>) -> Result<Earlier, DbErr> {
+    let row = Keys::find()
         .filter(Column::Owner.eq(key.owner))
         .filter(Column::IdempotencyKey.eq(key.key))
-        .filter(Column::LockToken.eq(token))
-        .filter(Column::Status.is_null())
-        .exec(db)
-        .await
-        .map(|_| ())
+        .filter(Column::ExpiresAt.gt(now()))
+        .one(db)
+        .await?;
+    Ok(match row {
+        Some(row) if row.fingerprint != key.fingerprint => Earlier::OtherRequest,
+        Some(entity::Model {
+            status: Some(status),
+            headers,
+            body,
+            ..
+        }) => Earlier::Done(stored(status, headers, body)),
+        _ => Earlier::Undecided,
+    })
 }
 
 /// Deletes up to `batch` expired keys; returns how many went. Replicas may purge at once:

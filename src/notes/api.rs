@@ -302,8 +302,7 @@ impl NotesApi {
                 let written = store::update(&txn, owner, id.0, patch, expected.as_deref()).await?;
                 let note = NOTE.outcome(id.0, written)?;
                 if changes {
-                    sent = events::emit(&txn, owner, NOTE_UPDATED, &versioned(&note))
-                        .await?;
+                    sent = events::emit(&txn, owner, NOTE_UPDATED, &versioned(&note)).await?;
                 }
                 txn.commit().await?;
                 Ok(respond(note))

@@ -144,6 +144,16 @@ pub fn registrations(resource: &Resource, names: &Names, root: &Path) -> Result<
     let (old, new) = (old.to_owned(), new);
     files.replace("tests/api/main.rs", &old, &new)?;
 
+    // The book's table of problem types.
+    files.insert_before(
+        "docs/src/api.md",
+        "| 409 | `urn:notes-service:problem:already-exists`",
+        &format!(
+            "| 404 | `urn:notes-service:problem:{singular}-not-found` | There is no {singular} with that id (with authentication on: none of the caller's). |",
+            singular = names.singular
+        ),
+    )?;
+
     // The contract test's expected statuses, as for notes (schemathesis.toml says why).
     let mut entries = String::new();
     let conflict = if resource.uniques.is_empty() {

@@ -1090,6 +1090,8 @@ enum {s}Response {{
     ),
 }}
 
+// A response is built once and returned at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(ApiResponse)]
 enum ReadResponse {{
     /// The {{{{singular}}}}.

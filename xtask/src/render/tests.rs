@@ -21,11 +21,15 @@ fn sample(field: &Field) -> String {
         Kind::Bool => "json!(i.is_multiple_of(2))".into(),
         Kind::Int { min, max } => match (min, max) {
             (None, None) => "json!(i as i64)".into(),
+            (Some(0), None) => "json!(i as i64)".into(),
             (Some(min), None) => format!("json!({min} + i as i64)"),
             (None, Some(max)) => format!("json!({max} - i as i64)"),
             (Some(min), Some(max)) => {
                 let span = i128::from(*max) - i128::from(*min) + 1;
-                format!("json!({min} + (i as i64) % {span})")
+                match min {
+                    0 => format!("json!((i as i64) % {span})"),
+                    _ => format!("json!({min} + (i as i64) % {span})"),
+                }
             }
         },
         Kind::Number => "json!(i as f64 + 0.5)".into(),

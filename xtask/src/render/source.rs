@@ -963,6 +963,14 @@ pub fn api(resource: &Resource, names: &Names) -> String {
     for (field, reference) in resource.references() {
         let c = reference_const(field);
         let column = format!("crate::{}::entity::Column::Owner", reference.parent);
+        if check_input.is_empty() {
+            check_input.push_str(
+                "// A parent must be the caller's: another owner's answers as a missing one.\n",
+            );
+            check_patch.push_str(
+                "// A parent must be the caller's: another owner's answers as a missing one.\n",
+            );
+        }
         writeln!(
             check_input,
             "{c}.check(&txn, owner, {column}, input.{name}.get()).await?;",
@@ -1177,8 +1185,7 @@ impl {{{{Plural}}}}Api {{
             .once(&self.db, owner, async |db| {{
                 // The {{{{singular}}}} and its event commit together (or not at all).
                 let txn = db.begin().await?;
-                {check_input}
-                let {single} = store::create(&txn, owner, input)
+                {check_input}                let {single} = store::create(&txn, owner, input)
                     .await
                     .map_err(|err| {upper}.write_error(err))?;
                 sent = events::emit(&txn, owner, {upper}_CREATED, &versioned(&{single})).await?;
@@ -1241,8 +1248,7 @@ impl {{{{Plural}}}}Api {{
         let owner = caller.owner();
         // A refused write returns before the commit: it rolls back, emitting nothing.
         let txn = self.db.begin().await?;
-        {check_input}
-        let written = store::replace(&txn, owner, id.0, input, expected.as_deref())
+        {check_input}        let written = store::replace(&txn, owner, id.0, input, expected.as_deref())
             .await
             .map_err(|err| {upper}.write_error(err))?;
         let {single} = {upper}.outcome(id.0, written)?;
@@ -1282,8 +1288,7 @@ impl {{{{Plural}}}}Api {{
         let response = key
             .once(&self.db, owner, async |db| {{
                 let txn = db.begin().await?;
-                {check_patch}
-                let written = store::update(&txn, owner, id.0, patch, expected.as_deref())
+                {check_patch}                let written = store::update(&txn, owner, id.0, patch, expected.as_deref())
                     .await
                     .map_err(|err| {upper}.write_error(err))?;
                 let {single} = {upper}.outcome(id.0, written)?;

@@ -20,7 +20,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Project tasks for notes-service")]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Project tasks for notes-service"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -141,90 +145,26 @@ struct Output {
     text: String,
 }
 
+/// What a run writes, all of it rendered and checked.
+struct Prepared {
+    root: PathBuf,
+    plural: String,
+    migration_name: String,
+    migration: String,
+    outputs: Vec<Output>,
+    edits: Vec<edits::Edit>,
+}
+
 fn new_resource(args: &NewResource) -> Result<(), String> {
-    let root = root()?;
-    let plural = &args.plural;
-    if !is_snake(plural) {
-        return Err(format!("{plural}: a resource's name is lower snake_case"));
-    }
-    let singular = match &args.singular {
-        Some(singular) => singular.clone(),
-        None => singular_of(plural).ok_or_else(|| {
-            format!("{plural}: give its singular with --singular (it does not end in s)")
-        })?,
-    };
-    if !is_snake(&singular) || singular == *plural {
-        return Err(format!(
-            "{singular}: the singular is lower snake_case, not the plural"
-        ));
-    }
-    let taken = [
-        "api",
-        "app",
-        "auth",
-        "config",
-        "db",
-        "events",
-        "http",
-        "jobs",
-        "notes",
-        "webhooks",
-        "health",
-        "metrics",
-        "telemetry",
-        "server",
-        "tls",
-        "probe",
-        "drain",
-    ];
-    if taken.contains(&plural.as_str()) || root.join("src").join(plural).exists() {
-        return Err(format!(
-            "{plural}: src/{plural} or a module of that name exists"
-        ));
-    }
-    let mut fields = Vec::new();
-    for spec in &args.fields {
-        let field = parse_field(spec, plural, &root)?;
-        if fields.iter().any(|f: &spec::Field| f.name == field.name) {
-            return Err(format!("{spec}: {} twice", field.name));
-        }
-        fields.push(field);
-    }
-    let mut resource = Resource {
-        plural: plural.clone(),
-        singular,
-        fields,
-        uniques: Vec::new(),
-    };
-    for list in &args.unique {
-        resource.add_unique(list)?;
-    }
-    let names = Names::new(&resource, &crate_name(&root)?);
-    for name in render::migration::object_names(&resource, &names) {
-        if name.len() > 63 {
-            return Err(format!(
-                "{name}: longer than PostgreSQL's 63 bytes for a name; use shorter names"
-            ));
-        }
-    }
-
-    // Everything is rendered and checked before anything is written.
-    let outputs = outputs(&resource, &names, &root)?;
-    for output in &outputs {
-        if root.join(&output.path).exists() {
-            return Err(format!(
-                "{} exists: nothing was written",
-                output.path.display()
-            ));
-        }
-    }
-    let migration_name = format!("create_{plural}");
-    if let Some(existing) = existing_migration(&root, &migration_name)? {
-        return Err(format!("{existing} exists: nothing was written"));
-    }
-    let edits = edits::registrations(&resource, &names, &root)?;
-    let migration = render::migration::migration(&resource, &names);
-
+    let Prepared {
+        root,
+        plural,
+        migration_name,
+        migration,
+        outputs,
+        edits,
+    } = prepare(args).map_err(|e| format!("{e}; nothing was written"))?;
+    let plural = &plural;
     if args.dry_run {
         println!(
             "== would run: cd migration && cargo run -- generate {migration_name}\n   \
@@ -310,6 +250,106 @@ fn new_resource(args: &NewResource) -> Result<(), String> {
     Ok(())
 }
 
+fn prepare(args: &NewResource) -> Result<Prepared, String> {
+    let root = root()?;
+    let plural = &args.plural;
+    if !is_snake(plural) {
+        return Err(format!("{plural}: a resource's name is lower snake_case"));
+    }
+    let singular = match &args.singular {
+        Some(singular) => singular.clone(),
+        None => singular_of(plural).ok_or_else(|| {
+            format!("{plural}: give its singular with --singular (it does not end in s)")
+        })?,
+    };
+    if !is_snake(&singular) || singular == *plural {
+        return Err(format!(
+            "{singular}: the singular is lower snake_case, not the plural"
+        ));
+    }
+    let taken = [
+        "api",
+        "app",
+        "auth",
+        "config",
+        "db",
+        "events",
+        "http",
+        "jobs",
+        "notes",
+        "webhooks",
+        "health",
+        "metrics",
+        "telemetry",
+        "server",
+        "tls",
+        "probe",
+        "drain",
+    ];
+    if taken.contains(&plural.as_str()) || root.join("src").join(plural).exists() {
+        return Err(format!(
+            "{plural}: src/{plural} or a module of that name exists"
+        ));
+    }
+    let mut fields = Vec::new();
+    for spec in &args.fields {
+        let field = parse_field(spec, plural, &root)?;
+        if fields.iter().any(|f: &spec::Field| f.name == field.name) {
+            return Err(format!("{spec}: {} twice", field.name));
+        }
+        fields.push(field);
+    }
+    let mut resource = Resource {
+        plural: plural.clone(),
+        singular,
+        fields,
+        uniques: Vec::new(),
+    };
+    for list in &args.unique {
+        resource.add_unique(list)?;
+    }
+    let names = Names::new(&resource, &crate_name(&root)?);
+    for name in render::migration::object_names(&resource, &names) {
+        if name.len() > 63 {
+            return Err(format!(
+                "{name}: longer than PostgreSQL's 63 bytes for a name; use shorter names"
+            ));
+        }
+    }
+
+    // Everything is rendered, formatted and checked before anything is written: a template
+    // that makes invalid Rust fails here, not halfway through.
+    let mut outputs = outputs(&resource, &names, &root)?;
+    for output in &mut outputs {
+        output.text = rustfmt(&root, &output.text)
+            .map_err(|e| format!("{}: {e} (a template bug)", output.path.display()))?;
+    }
+    for output in &outputs {
+        if root.join(&output.path).exists() {
+            return Err(format!(
+                "{} exists: nothing was written",
+                output.path.display()
+            ));
+        }
+    }
+    let migration_name = format!("create_{plural}");
+    if let Some(existing) = existing_migration(&root, &migration_name)? {
+        return Err(format!("{existing} exists"));
+    }
+    let edits = edits::registrations(&resource, &names, &root)?;
+    let migration = rustfmt(&root, &render::migration::migration(&resource, &names))
+        .map_err(|e| format!("the migration: {e} (a template bug)"))?;
+
+    Ok(Prepared {
+        root,
+        plural: plural.clone(),
+        migration_name,
+        migration,
+        outputs,
+        edits,
+    })
+}
+
 const SPEC_COMMAND: &str =
     "UPDATE_OPENAPI=1 NOTES_TEST_BACKENDS=sqlite scripts/test --test api operations::served_spec";
 
@@ -358,6 +398,35 @@ fn outputs(resource: &Resource, names: &Names, root: &Path) -> Result<Vec<Output
         text: tests::tests(resource, names, &scopes),
     });
     Ok(outputs)
+}
+
+/// `source` as `cargo fmt` would leave it (rustfmt on stdin, with the repository's settings).
+fn rustfmt(root: &Path, source: &str) -> Result<String, String> {
+    use std::io::Write as _;
+    let mut child = Command::new("rustfmt")
+        .args(["--edition", "2024", "--emit", "stdout"])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("rustfmt could not start: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("rustfmt: no stdin")?
+        .write_all(source.as_bytes())
+        .map_err(|e| format!("rustfmt: {e}"))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("rustfmt: {e}"))?;
+    match output.status.success() {
+        true => String::from_utf8(output.stdout).map_err(|e| format!("rustfmt: {e}")),
+        false => Err(format!(
+            "rustfmt refused it: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )),
+    }
 }
 
 fn migration_files(root: &Path) -> Result<Vec<PathBuf>, String> {

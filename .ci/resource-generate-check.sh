@@ -27,7 +27,7 @@ die() { printf '[resource-generate-check] FAILED: %s\n' "$*" >&2; exit 1; }
 started=$(date +%s)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/resource-generate-check.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$work.dry-run" "$work.again"' EXIT
 # -m: extracted files get the time of extraction, so the copy is rebuilt, not taken for the
 # original (whose artifacts would otherwise look up to date).
 git -C "$root" ls-files -z |

@@ -26,13 +26,16 @@ ENV CARGO_TERM_COLOR=never
 COPY .cargo/ .cargo/
 COPY Cargo.toml Cargo.lock ./
 COPY migration/Cargo.toml migration/
+# The xtask member (project tasks) is not built here; the workspace needs its manifest.
+COPY xtask/Cargo.toml xtask/
 RUN set -eux; \
-    mkdir -p src migration/src; \
+    mkdir -p src migration/src xtask/src; \
+    echo 'fn main() {}' > xtask/src/main.rs; \
     echo 'fn main() {}' > src/main.rs; \
     : > src/lib.rs; \
     echo 'fn main() {}' > migration/src/main.rs; \
     : > migration/src/lib.rs; \
-    cargo build --release --locked --workspace --bins; \
+    cargo build --release --locked --workspace --exclude xtask --bins; \
     rm -rf src migration/src
 
 # 2. The project's own crates. The copied files may be older than the stub build's
@@ -41,7 +44,7 @@ COPY src/ src/
 COPY migration/src/ migration/src/
 RUN set -eux; \
     find src migration/src -type f -exec touch {} +; \
-    cargo build --release --locked --workspace --bins; \
+    cargo build --release --locked --workspace --exclude xtask --bins; \
     mkdir -p /out; \
     cp target/release/notes-service target/release/migration /out/; \
     /out/notes-service --version

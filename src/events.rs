@@ -6,7 +6,7 @@
 //! ```ignore
 //! let txn = db.begin().await?;
 //! let note = store::create(&txn, owner, input).await?;
-//! let sent = events::emit(&txn, owner, EventType::NoteCreated, &Versioned::of(&note)).await?;
+//! let sent = events::emit(&txn, owner, NOTE_CREATED, &versioned(&note)).await?;
 //! txn.commit().await?;
 //! events::committed(&wake, sent); // after the commit: the workers look at once
 //! ```

@@ -33,6 +33,15 @@ use crate::{
 /// How problems name the resource (`note-not-found`). Notes have no unique field.
 const NOTE: Resource = Resource::new("note");
 
+/// A note was created.
+pub const NOTE_CREATED: EventType = EventType::new("note.created");
+/// A note was replaced or changed (PUT or PATCH).
+pub const NOTE_UPDATED: EventType = EventType::new("note.updated");
+/// A note was deleted.
+pub const NOTE_DELETED: EventType = EventType::new("note.deleted");
+/// The event types of notes, listed in `webhooks::events::RESOURCES`.
+pub const EVENTS: [EventType; 3] = [NOTE_CREATED, NOTE_UPDATED, NOTE_DELETED];
+
 /// The scope a token needs to read notes (with authentication on).
 pub struct ReadNotes;
 
@@ -189,7 +198,7 @@ impl NotesApi {
                 // The note and its event commit together (or not at all).
                 let txn = db.begin().await?;
                 let note = store::create(&txn, owner, input).await?;
-                sent = events::emit(&txn, owner, EventType::NoteCreated, &versioned(&note)).await?;
+                sent = events::emit(&txn, owner, NOTE_CREATED, &versioned(&note)).await?;
                 txn.commit().await?;
                 let location = format!("/notes/{}", note.id);
                 let tag = etag::of_version(note.version);
@@ -253,7 +262,7 @@ impl NotesApi {
         let txn = self.db.begin().await?;
         let written = store::replace(&txn, owner, id.0, input, expected.as_deref()).await?;
         let note = NOTE.outcome(id.0, written)?;
-        let sent = events::emit(&txn, owner, EventType::NoteUpdated, &versioned(&note)).await?;
+        let sent = events::emit(&txn, owner, NOTE_UPDATED, &versioned(&note)).await?;
         txn.commit().await?;
         events::committed(&wake, sent);
         Ok(respond(note))
@@ -293,8 +302,7 @@ impl NotesApi {
                 let written = store::update(&txn, owner, id.0, patch, expected.as_deref()).await?;
                 let note = NOTE.outcome(id.0, written)?;
                 if changes {
-                    sent = events::emit(&txn, owner, EventType::NoteUpdated, &versioned(&note))
-                        .await?;
+                    sent = events::emit(&txn, owner, NOTE_UPDATED, &versioned(&note)).await?;
                 }
                 txn.commit().await?;
                 Ok(respond(note))
@@ -323,7 +331,7 @@ impl NotesApi {
         let written = store::delete(&txn, owner, id.0, expected.as_deref()).await?;
         NOTE.outcome(id.0, written)?;
         let deleted = serde_json::json!({ "id": id.0 });
-        let sent = events::emit(&txn, owner, EventType::NoteDeleted, &deleted).await?;
+        let sent = events::emit(&txn, owner, NOTE_DELETED, &deleted).await?;
         txn.commit().await?;
         events::committed(&wake, sent);
         Ok(DeleteResponse::Deleted)

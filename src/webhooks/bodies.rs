@@ -109,7 +109,7 @@ pub struct RotatedSecret {
 #[derive(Object)]
 pub struct NewWebhook {
     pub url: WebhookUrl,
-    #[oai(validator(min_items = 1, max_items = 3, unique_items))]
+    #[oai(validator(min_items = 1, unique_items))]
     pub events: Vec<EventType>,
     pub description: Nullable<Description>,
     /// Defaults to true.
@@ -126,7 +126,7 @@ fn default_enabled() -> bool {
 #[derive(Object)]
 pub struct WebhookReplacement {
     pub url: WebhookUrl,
-    #[oai(validator(min_items = 1, max_items = 3, unique_items))]
+    #[oai(validator(min_items = 1, unique_items))]
     pub events: Vec<EventType>,
     pub description: Nullable<Description>,
     pub enabled: bool,
@@ -137,7 +137,7 @@ pub struct WebhookReplacement {
 #[derive(Object)]
 pub struct WebhookChanges {
     pub url: Option<WebhookUrl>,
-    #[oai(validator(min_items = 1, max_items = 3, unique_items))]
+    #[oai(validator(min_items = 1, unique_items))]
     pub events: Option<Vec<EventType>>,
     pub description: Nullable<Description>,
     pub enabled: Option<bool>,
@@ -407,7 +407,7 @@ impl From<delivery_entity::Listed> for Delivery {
     fn from(d: delivery_entity::Listed) -> Self {
         Self {
             id: d.id,
-            event_type: EventType::parse(&d.event_type).unwrap_or(EventType::NoteUpdated),
+            event_type: EventType::parse(&d.event_type).unwrap_or(crate::notes::api::NOTE_UPDATED),
             message_id: d.message_id,
             status: match d.status.as_str() {
                 "succeeded" => DeliveryStatus::Succeeded,

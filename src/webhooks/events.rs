@@ -1,42 +1,114 @@
 //! The event types a subscription can ask for, and how a set of them is stored (text,
 //! comma-separated, in a fixed order).
 
-use poem_openapi::Enum;
+use std::borrow::Cow;
+
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
 
 use crate::http::field_kinds::{EnumKind, FieldKind, Refusal};
 
-/// What happened.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub enum EventType {
-    /// A note was created.
-    #[oai(rename = "note.created")]
-    #[serde(rename = "note.created")]
-    NoteCreated,
-    /// A note was replaced or changed (PUT or PATCH).
-    #[oai(rename = "note.updated")]
-    #[serde(rename = "note.updated")]
-    NoteUpdated,
-    /// A note was deleted.
-    #[oai(rename = "note.deleted")]
-    #[serde(rename = "note.deleted")]
-    NoteDeleted,
-}
+/// What happened: `note.created`. Each resource declares its own (`EventType::new`, in its
+/// API module) and lists them once in [`RESOURCES`]; that list is what subscriptions may
+/// ask for, and the spec's `enum`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventType(&'static str);
+
+/// Every resource's event types, a line per resource.
+const RESOURCES: &[&[EventType]] = &[
+    &crate::notes::api::EVENTS,
+    // A new resource: `&crate::things::api::EVENTS,` on a line here.
+];
 
 impl EnumKind for EventType {}
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [Self::NoteCreated, Self::NoteUpdated, Self::NoteDeleted];
+    /// `resource.happened`: lower case, as subscribers match it exactly.
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// Every event type, in the order of [`RESOURCES`].
+    pub fn all() -> impl Iterator<Item = EventType> {
+        RESOURCES.iter().flat_map(|types| types.iter().copied())
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoteCreated => "note.created",
-            Self::NoteUpdated => "note.updated",
-            Self::NoteDeleted => "note.deleted",
-        }
+        self.0
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
+        Self::all().find(|t| t.as_str() == name)
+    }
+}
+
+/// In the order of [`RESOURCES`]: a stored set and a response list them so.
+impl Ord for EventType {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let position = |t: &Self| Self::all().position(|known| known == *t);
+        (position(self), self.0).cmp(&(position(other), other.0))
+    }
+}
+
+impl PartialOrd for EventType {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Type for EventType {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "EventType".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| MetaSchema {
+            description: Some("What happened."),
+            enum_items: Self::all().map(|t| Value::from(t.as_str())).collect(),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromJSON for EventType {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::String(name) => Self::parse(&name).ok_or_else(|| ParseError::custom(invalid())),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl ToJSON for EventType {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.as_str()))
+    }
+}
+
+impl serde::Serialize for EventType {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -66,12 +138,15 @@ impl FieldKind for Vec<EventType> {
     }
 }
 
-fn invalid_item() -> String {
-    let names: Vec<_> = EventType::ALL
-        .iter()
+fn invalid() -> String {
+    let names: Vec<_> = EventType::all()
         .map(|t| format!("\"{}\"", t.as_str()))
         .collect();
-    format!("each item must be one of {}", names.join(", "))
+    format!("must be one of {}", names.join(", "))
+}
+
+fn invalid_item() -> String {
+    format!("each item {}", invalid())
 }
 
 /// The stored form: names in a fixed order, comma-separated.

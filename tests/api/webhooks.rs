@@ -312,7 +312,7 @@ async fn urls_to_private_networks_are_refused(backend: Backend) {
         &notes_service::db::owner::Owner::Anyone,
         store::WebhookInput {
             url: "https://example.com/hook".to_owned(),
-            events: vec![notes_service::webhooks::events::EventType::NoteCreated],
+            events: vec![notes_service::notes::api::NOTE_CREATED],
             description: None,
             enabled: true,
         },
@@ -790,7 +790,7 @@ async fn private_hosts_are_checked_again_at_delivery(backend: Backend) {
             &notes_service::db::owner::Owner::Anyone,
             store::WebhookInput {
                 url,
-                events: vec![notes_service::webhooks::events::EventType::NoteCreated],
+                events: vec![notes_service::notes::api::NOTE_CREATED],
                 description: None,
                 enabled: true,
             },

@@ -161,10 +161,10 @@ impl PgBouncerContainer {
         let port = free_port();
         // As the 1.18 test: 3 server connections for the service's 8. Statements stay
         // prepared on the server connections (no reset query); PgBouncer prepares each on
-        // whichever connection a client's Bind reaches. The service sends `statement_timeout`
-        // in the startup `options`: PgBouncer refuses it unless it tracks it (then it sets it
-        // on whichever server connection the client gets). `extra_float_digits` it cannot
-        // track: ignored, as its documentation advises for drivers that send it.
+        // whichever connection a client's Bind reaches. PgBouncer refuses sqlx's startup
+        // parameters `extra_float_digits` and `options` (the service's `statement_timeout`)
+        // unless ignored. Tracking `statement_timeout` instead (`track_extra_parameters`) was
+        // accepted but never applied (SHOW statement_timeout gave 0): it goes on the role.
         let ini = format!(
             "[databases]\n\
              {databases}\n\
@@ -176,8 +176,7 @@ impl PgBouncerContainer {
              auth_file = /etc/pgbouncer/userlist.txt\n\
              pool_mode = transaction\n\
              max_prepared_statements = 200\n\
-             track_extra_parameters = statement_timeout\n\
-             ignore_startup_parameters = extra_float_digits\n\
+             ignore_startup_parameters = extra_float_digits, options\n\
              default_pool_size = 3\n\
              max_client_conn = 100\n",
             databases = databases_line(url),

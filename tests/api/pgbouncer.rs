@@ -152,12 +152,16 @@ impl PgBouncerContainer {
     async fn start(url: &str) -> Self {
         let reference = std::env::var("NOTES_TEST_PGBOUNCER_IMAGE").unwrap_or_else(|_| {
             panic!(
-                "the PgBouncer 1.24 test needs NOTES_TEST_PGBOUNCER_IMAGE: scripts/test builds                  and sets it (.ci/registryless/docker-setup.sh pgbouncer). To run without                  PostgreSQL: NOTES_TEST_BACKENDS=sqlite,mariadb"
+                "the PgBouncer 1.24 test needs NOTES_TEST_PGBOUNCER_IMAGE: scripts/test builds \
+                 and sets it (.ci/registryless/docker-setup.sh pgbouncer). To run without \
+                 PostgreSQL: NOTES_TEST_BACKENDS=sqlite,mariadb"
             )
         });
-        let (name, tag) = reference
-            .rsplit_once(':')
-            .unwrap_or((reference.as_str(), "latest"));
+        // A colon after the last slash is a tag; before it, a registry's port.
+        let (name, tag) = match reference.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, tag),
+            _ => (reference.as_str(), "latest"),
+        };
         let port = free_port();
         // As the 1.18 test: 3 server connections for the service's 8. Statements stay
         // prepared on the server connections (no reset query); PgBouncer prepares each on

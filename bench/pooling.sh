@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # What `database.transaction_pooling` and PgBouncer cost, as ratios from one session: three
-# release services at once on one PostgreSQL database, each pinned to core 0 and loaded in
-# turn by wrk on core 1, rounds alternating between them so that other work on the machine
-# hits all three alike:
+# (or four) release services at once on one PostgreSQL database, each pinned to core 0 and
+# loaded in turn by wrk on core 1, rounds alternating between them so that other work on the
+# machine hits all alike:
 #   A  BENCH_DATABASE_URL directly, default settings;
 #   B  BENCH_DATABASE_URL directly, APP__DATABASE__TRANSACTION_POOLING=true;
-#   C  BENCH_POOLER_URL (the same database through PgBouncer in transaction mode), with it.
-# Prints req/s and p99 per request and set-up (medians of the rounds) and B/A, C/A.
+#   C  BENCH_POOLER_URL (the same database through PgBouncer in transaction mode), with it;
+#   D  if BENCH_PREPARED_POOLER_URL is set: the same database through a PgBouncer >= 1.21 in
+#      transaction mode with max_prepared_statements, default settings (statements cached).
+# Prints req/s and p99 per request and set-up (medians of the rounds) and B/A, C/A (, D/A).
 #
 #   BENCH_DATABASE_URL=postgres://notes:notes@127.0.0.1:5432/notes \
-#   BENCH_POOLER_URL=postgres://notes@127.0.0.1:6432/notes bench/pooling.sh
+#   BENCH_POOLER_URL=postgres://notes@127.0.0.1:6432/notes \
+#   BENCH_PREPARED_POOLER_URL=postgres://notes@127.0.0.1:6433/notes bench/pooling.sh
 #
 # The database must hold notes already (bench/run.sh leaves its large table behind); POST
 # adds some. Settings: BENCH_SECONDS per measurement (5), BENCH_ROUNDS (3),
-# BENCH_CONNECTIONS (16), BENCH_PORT (first of three ports, 18091). Needs wrk, taskset, psql.
+# BENCH_CONNECTIONS (16), BENCH_PORT (first of four ports, 18091). Needs wrk, taskset, psql.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -36,14 +39,18 @@ trap cleanup EXIT
 names=(A B C)
 urls=("$direct" "$direct" "$pooled")
 pooling=(false true true)
-for i in 0 1 2; do
+if [ -n "${BENCH_PREPARED_POOLER_URL:-}" ]; then
+  names+=(D) urls+=("$BENCH_PREPARED_POOLER_URL") pooling+=(false)
+fi
+services=$(seq 0 $((${#names[@]} - 1)))
+for i in $services; do
   DATABASE_URL=${urls[$i]} APP_ENV=production APP__SERVER__HOST=127.0.0.1 \
     APP__SERVER__PORT=$((port + i)) APP__SERVER__DRAIN_SECONDS=0 \
     APP__DATABASE__TRANSACTION_POOLING=${pooling[$i]} APP__LOG__LEVEL=warn \
     taskset -c 0 "$bin" >"$tmp/service-${names[$i]}.log" 2>&1 &
   pids+=($!)
 done
-for i in 0 1 2; do
+for i in $services; do
   for attempt in $(seq 100); do
     DATABASE_URL=${urls[$i]} APP_ENV=production APP__DATABASE__TRANSACTION_POOLING=${pooling[$i]} \
       "$bin" healthcheck --port $((port + i)) >/dev/null 2>&1 && break
@@ -60,12 +67,12 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"text":"a benchmark note","completed":false}'
 LUA
 declare -A title=([list]="GET /notes?limit=100" [get]="GET /notes/{id}" [post]="POST /notes")
-for i in 0 1 2; do taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$((port + i))/notes?limit=100" >/dev/null; done
+for i in $services; do taskset -c 1 wrk -t1 -c"$connections" -d2s "http://127.0.0.1:$((port + i))/notes?limit=100" >/dev/null; done
 read -r load_before _ </proc/loadavg
 for round in $(seq "$rounds"); do
   echo "pooling: round $round of $rounds" >&2
   for request in list get post; do
-    for i in 0 1 2; do
+    for i in $services; do
       base=http://127.0.0.1:$((port + i))
       case $request in
         list) args=("$base/notes?limit=100") ;;
@@ -88,14 +95,21 @@ echo
 echo "notes-service, $(git describe --always --dirty 2>/dev/null || echo 'commit unknown'): wrk -t1 -c$connections, ${seconds} s, medians of $rounds rounds;" \
   "load average $load_before at the start, $load_after at the end"
 echo "A direct; B direct, transaction_pooling = true; C through the pooler, transaction_pooling = true"
-printf '%-22s %16s %16s %16s %6s %6s\n' request "A req/s (p99)" "B req/s (p99)" "C req/s (p99)" B/A C/A
+[ "${#names[@]}" = 4 ] && echo "D through the prepared-statement pooler, transaction_pooling = false"
+printf '%-22s' request
+for name in "${names[@]}"; do printf ' %16s' "$name req/s (p99)"; done
+for name in "${names[@]:1}"; do printf ' %6s' "$name/A"; done
+echo
 for request in list get post; do
   declare -A rps=() p99=()
-  for name in A B C; do
+  for name in "${names[@]}"; do
     rps[$name]=$(awk -v r="$request" -v n="$name" '$1 == r && $2 == n { print $3 }' "$tmp/results" | median)
     p99[$name]=$(awk -v r="$request" -v n="$name" '$1 == r && $2 == n { print $4 }' "$tmp/results" | median)
   done
-  printf '%-22s %16s %16s %16s %6s %6s\n' "${title[$request]}" "${rps[A]} (${p99[A]}ms)" "${rps[B]} (${p99[B]}ms)" \
-    "${rps[C]} (${p99[C]}ms)" "$(awk -v a="${rps[B]}" -v b="${rps[A]}" 'BEGIN { printf "%.2f", a / b }')" \
-    "$(awk -v a="${rps[C]}" -v b="${rps[A]}" 'BEGIN { printf "%.2f", a / b }')"
+  printf '%-22s' "${title[$request]}"
+  for name in "${names[@]}"; do printf ' %16s' "${rps[$name]} (${p99[$name]}ms)"; done
+  for name in "${names[@]:1}"; do
+    printf ' %6s' "$(awk -v a="${rps[$name]}" -v b="${rps[A]}" 'BEGIN { printf "%.2f", a / b }')"
+  done
+  echo
 done

@@ -10,9 +10,12 @@
 #   mariadb    mariadb:11                        notes-ci/mariadb:<h>
 #   debian     debian:bookworm-slim              notes-ci/debian:<h>
 #   rust       rust:1.95-slim-bookworm           notes-ci/rust:<h>
+#   pgbouncer  (no official image: PgBouncer     notes-ci/pgbouncer:<h>
+#              1.24 from Debian trixie)
 # For each KIND, in order, it prints the image's tag on stdout (logs go to stderr),
-# building it and its base (notes-ci/bookworm-base:<h>, debootstrap'ed bookworm) only when
-# the tag is absent. <h> is a short hash of the image's recipe directory and of its
+# building it and its base (notes-ci/bookworm-base:<h>, debootstrap'ed bookworm; for
+# pgbouncer notes-ci/trixie-base:<h>, the same recipe on trixie) only when the tag is
+# absent. <h> is a short hash of the image's recipe directory and of its
 # parent's hash (for rust also of the host's `rustc -vV` and extra CA certificates), so a
 # changed recipe gives a new tag and an unchanged one reuses the image already present.
 # Tags of older builds of the same repository are removed once they are a day old.
@@ -62,18 +65,19 @@ prune_old_tags() {
   done
 }
 
+# build_base TAG [SUITE]
 build_base() {
-  local tag=$1 mirror dir
+  local tag=$1 suite=${2:-bookworm} mirror dir
   have_image "$tag" && return 0
   command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap || die 'debootstrap is needed'
   [ -r "$APT_SOURCES" ] || die "$APT_SOURCES not found (needed for the Debian mirror)"
   mirror=$(awk '/^URIs:/ {print $2; exit}' "$APT_SOURCES")
   [ -n "$mirror" ] || die "no URIs: line in $APT_SOURCES"
-  docker_log "building $tag (debootstrap from $mirror)"
+  docker_log "building $tag (debootstrap $suite from $mirror)"
   dir=$(mktemp -d /var/tmp/notes-ci-rootfs.XXXXXX)
   # shellcheck disable=SC2064
   trap "cleanup_rootfs '$dir'" EXIT
-  bash "$images/base/rootfs.sh" "$dir" "$mirror" "$APT_SOURCES" >&2
+  bash "$images/base/rootfs.sh" "$dir" "$mirror" "$APT_SOURCES" "$suite" >&2
   tar --numeric-owner -C "$dir" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["bash"]' - "$tag" >/dev/null
@@ -127,13 +131,16 @@ build_rust() {
 }
 
 main() {
-  [ $# -gt 0 ] || die 'usage: docker-setup.sh KIND... (postgres, mariadb, debian, rust)'
+  [ $# -gt 0 ] || die 'usage: docker-setup.sh KIND... (postgres, mariadb, debian, rust, pgbouncer)'
   [ "$(id -u)" = 0 ] || die 'run as root (installs packages, builds images)'
   docker_ensure_engine || die 'no Docker engine'
 
-  local h_base base kind tag
+  local h_base base h_trixie trixie kind tag
   h_base=$(recipe_hash base)
   base=notes-ci/bookworm-base:$h_base
+  # Bookworm's PgBouncer (1.18) cannot track prepared statements; trixie's (1.24) can.
+  h_trixie=$(recipe_hash base trixie)
+  trixie=notes-ci/trixie-base:$h_trixie
   for kind in "$@"; do
     case "$kind" in
       postgres|mariadb|debian)
@@ -146,7 +153,11 @@ main() {
           "$(find "$EXTRA_CA_DIR" -maxdepth 1 -name '*.crt' -exec sha256sum {} + 2>/dev/null | LC_ALL=C sort)")
         have_image "$tag" || { build_base "$base"; build_rust "$tag" "$base"; }
         ;;
-      *) die "unknown image kind '$kind' (postgres, mariadb, debian, rust)" ;;
+      pgbouncer)
+        tag=notes-ci/pgbouncer:$(recipe_hash pgbouncer "$h_trixie")
+        have_image "$tag" || { build_base "$trixie" trixie; build_image "$tag" pgbouncer "$trixie"; }
+        ;;
+      *) die "unknown image kind '$kind' (postgres, mariadb, debian, rust, pgbouncer)" ;;
     esac
     docker_log "ready: $tag"
     printf '%s\n' "$tag"

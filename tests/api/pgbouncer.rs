@@ -1,12 +1,17 @@
-//! The service behind Debian's PgBouncer 1.18 in transaction pooling, which hands each
-//! transaction whichever server connection is free and cannot carry named prepared
-//! statements: with `database.transaction_pooling = true`, creates, reads, conditional
-//! updates, deletes and keyset pagination all work under concurrent load, through fewer
-//! server connections than the service has client connections; without it the service cannot
-//! even connect (PgBouncer refuses sqlx's startup parameters).
+//! The service behind PgBouncer in transaction pooling, which hands each transaction
+//! whichever server connection is free:
+//! - Debian bookworm's PgBouncer 1.18 cannot carry named prepared statements: with
+//!   `database.transaction_pooling = true`, creates, reads, conditional updates, deletes and
+//!   keyset pagination all work under concurrent load, through fewer server connections than
+//!   the service has client connections; without it the service cannot even connect
+//!   (PgBouncer refuses sqlx's startup parameters).
+//! - PgBouncer 1.24 (Debian trixie, in a container) with `max_prepared_statements` tracks
+//!   them: the same checks pass with the setting off, sqlx's statement cache in use.
 //!
 //! Needs the `pgbouncer` binary (Debian: `apt-get install pgbouncer`; `scripts/test` installs
-//! it) or `NOTES_TEST_PGBOUNCER=/path/to/pgbouncer`, and the PostgreSQL backend.
+//! it) or `NOTES_TEST_PGBOUNCER=/path/to/pgbouncer`, the image in `NOTES_TEST_PGBOUNCER_IMAGE`
+//! (`scripts/test` builds it: `.ci/registryless/docker-setup.sh pgbouncer`), and the
+//! PostgreSQL backend.
 
 use std::{
     net::TcpListener,
@@ -22,6 +27,9 @@ use crate::common::{
 };
 use reqwest::Client;
 use serde_json::{Value, json};
+use testcontainers_modules::testcontainers::{
+    ContainerAsync, GenericImage, ImageExt, runners::AsyncRunner,
+};
 
 const WRITERS: usize = 8;
 const NOTES_PER_WRITER: usize = 6;
@@ -51,7 +59,6 @@ struct PgBouncer {
 
 impl PgBouncer {
     fn start(url: &str) -> Self {
-        let server = url::Url::parse(url).unwrap();
         let dir = tempfile::tempdir().unwrap();
         // PgBouncer drops root for `nobody` (below), which must read these files.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -67,7 +74,7 @@ impl PgBouncer {
             &config,
             format!(
                 "[databases]\n\
-                 * = host={host} port={pg_port} user={user} password={password}\n\
+                 {databases}\n\
                  [pgbouncer]\n\
                  listen_addr = 127.0.0.1\n\
                  listen_port = {port}\n\
@@ -79,10 +86,7 @@ impl PgBouncer {
                  max_client_conn = 100\n\
                  server_reset_query = DEALLOCATE ALL\n\
                  server_reset_query_always = 1\n",
-                host = server.host_str().unwrap(),
-                pg_port = server.port().unwrap(),
-                user = server.username(),
-                password = server.password().unwrap_or_default(),
+                databases = databases_line(url),
                 users = users.display(),
             ),
         )
@@ -112,14 +116,99 @@ impl PgBouncer {
             _dir: dir,
         }
     }
+}
 
-    /// `url`'s database, through PgBouncer.
-    fn url_for(&self, url: &str) -> String {
-        let mut url = url::Url::parse(url).unwrap();
-        url.set_port(Some(self.port)).unwrap();
-        url.set_username("notes").unwrap();
-        url.set_password(None).unwrap();
-        url.to_string()
+/// `url`'s database, through a PgBouncer listening on `port` that lets `notes` in without a
+/// password.
+fn url_through(port: u16, url: &str) -> String {
+    let mut url = url::Url::parse(url).unwrap();
+    url.set_port(Some(port)).unwrap();
+    url.set_username("notes").unwrap();
+    url.set_password(None).unwrap();
+    url.to_string()
+}
+
+/// The `[databases]` line that sends every database to `url`'s server with its credentials.
+fn databases_line(url: &str) -> String {
+    let server = url::Url::parse(url).unwrap();
+    format!(
+        "* = host={host} port={port} user={user} password={password}",
+        host = server.host_str().unwrap(),
+        port = server.port().unwrap(),
+        user = server.username(),
+        password = server.password().unwrap_or_default(),
+    )
+}
+
+/// PgBouncer 1.24 from `NOTES_TEST_PGBOUNCER_IMAGE`, in transaction mode with prepared
+/// statement tracking, in front of the database at `url`; removed on drop. It shares the
+/// host's network, so it reaches the test PostgreSQL at the published port `url` names.
+struct PgBouncerContainer {
+    _container: ContainerAsync<GenericImage>,
+    port: u16,
+}
+
+impl PgBouncerContainer {
+    async fn start(url: &str) -> Self {
+        let reference = std::env::var("NOTES_TEST_PGBOUNCER_IMAGE").unwrap_or_else(|_| {
+            panic!(
+                "the PgBouncer 1.24 test needs NOTES_TEST_PGBOUNCER_IMAGE: scripts/test builds \
+                 and sets it (.ci/registryless/docker-setup.sh pgbouncer). To run without \
+                 PostgreSQL: NOTES_TEST_BACKENDS=sqlite,mariadb"
+            )
+        });
+        // A colon after the last slash is a tag; before it, a registry's port.
+        let (name, tag) = match reference.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, tag),
+            _ => (reference.as_str(), "latest"),
+        };
+        let port = free_port();
+        // As the 1.18 test: 3 server connections for the service's 8. Statements stay
+        // prepared on the server connections (no reset query); PgBouncer prepares each on
+        // whichever connection a client's Bind reaches. PgBouncer refuses sqlx's startup
+        // parameters `extra_float_digits` and `options` (the service's `statement_timeout`)
+        // unless ignored. Tracking `statement_timeout` instead (`track_extra_parameters`) was
+        // accepted but never applied (SHOW statement_timeout gave 0): it goes on the role.
+        let ini = format!(
+            "[databases]\n\
+             {databases}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = trust\n\
+             auth_file = /etc/pgbouncer/userlist.txt\n\
+             pool_mode = transaction\n\
+             max_prepared_statements = 200\n\
+             ignore_startup_parameters = extra_float_digits, options\n\
+             default_pool_size = 3\n\
+             max_client_conn = 100\n",
+            databases = databases_line(url),
+        );
+        let container = GenericImage::new(name, tag)
+            .with_network("host")
+            .with_env_var("PGBOUNCER_INI", ini)
+            .with_env_var("PGBOUNCER_USERLIST", "\"notes\" \"\"")
+            .start()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {reference} ({e}): build it with \
+                     .ci/registryless/docker-setup.sh pgbouncer (scripts/test does)"
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "pgbouncer 1.24 is not listening");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            _container: container,
+            port,
+        }
     }
 }
 
@@ -138,9 +227,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn through(bouncer: &PgBouncer, db: &TestDatabase, transaction_pooling: bool) -> Command {
+fn through(port: u16, db: &TestDatabase, transaction_pooling: bool) -> Command {
     let mut cmd = command(SERVICE, "test");
-    cmd.env("DATABASE_URL", bouncer.url_for(&db.url))
+    cmd.env("DATABASE_URL", url_through(port, &db.url))
         .env("APP__DATABASE__AUTO_MIGRATE", "false")
         .env("APP__DATABASE__MAX_CONNECTIONS", "8")
         .env(
@@ -155,9 +244,15 @@ mod postgres {
     async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
         super::crud_and_pagination_through_pgbouncer_in_transaction_mode().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn prepared_statements_through_pgbouncer_1_24_in_transaction_mode() {
+        super::prepared_statements_through_pgbouncer_1_24_in_transaction_mode().await;
+    }
 }
 
-async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
+/// A fresh PostgreSQL database, migrated.
+async fn migrated_database() -> TestDatabase {
     Backend::Postgres.require();
     let db = TestDatabase::new(Backend::Postgres).await;
     // Migrations go to PostgreSQL itself: their lock belongs to one session.
@@ -165,14 +260,32 @@ async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
         .env("DATABASE_URL", &db.url)
         .arg("up"));
     assert!(status.success(), "{text}");
+    db
+}
+
+async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
+    let db = migrated_database().await;
     let bouncer = PgBouncer::start(&db.url);
 
     // Without the setting: PgBouncer 1.18 refuses the connection outright.
-    let (status, text) = run(&mut through(&bouncer, &db, false));
+    let (status, text) = run(&mut through(bouncer.port, &db, false));
     assert!(!status.success(), "{text}");
     assert!(text.contains("unsupported startup parameter"), "{text}");
 
-    let service = Service::start(through(&bouncer, &db, true));
+    let service = Service::start(through(bouncer.port, &db, true));
+    crud_and_pagination(&service).await;
+}
+
+async fn prepared_statements_through_pgbouncer_1_24_in_transaction_mode() {
+    let db = migrated_database().await;
+    let bouncer = PgBouncerContainer::start(&db.url).await;
+    let service = Service::start(through(bouncer.port, &db, false));
+    crud_and_pagination(&service).await;
+}
+
+/// Concurrent creates and reads, keyset pages, `If-Match` updates and deletes through
+/// `service`, whose 8 connections share PgBouncer's 3.
+async fn crud_and_pagination(service: &Service) {
     let base = format!("http://127.0.0.1:{}", service.port);
     let client = Client::new();
 
@@ -298,7 +411,6 @@ async fn crud_and_pagination_through_pgbouncer_in_transaction_mode() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
-    drop(service);
 }
 
 #[test]

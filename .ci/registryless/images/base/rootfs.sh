@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Build the root filesystem of notes-ci/bookworm-base: a minimal Debian bookworm
-# made with debootstrap, because no container registry (debian:bookworm-slim) is
+# Build the root filesystem of notes-ci/bookworm-base (or notes-ci/trixie-base): a minimal
+# Debian made with debootstrap, because no container registry (debian:bookworm-slim) is
 # reachable on the CI machines. Called by .ci/registryless/docker-setup.sh, which imports
 # DIR with `docker import`. Any change to this directory changes the image tags.
 #
-# Usage: rootfs.sh DIR MIRROR SOURCES
+# Usage: rootfs.sh DIR MIRROR SOURCES [SUITE]
 #   DIR      empty target directory
 #   MIRROR   Debian mirror URI, read by the caller from the machine's apt sources
 #   SOURCES  the machine's deb822 sources file, copied into the image so that
 #            `apt-get update` inside derived images uses the same mirror(s)
+#   SUITE    Debian release, bookworm unless given (trixie for packages bookworm lacks)
 set -euo pipefail
-dir=$1 mirror=$2 sources=$3
+dir=$1 mirror=$2 sources=$3 suite=${4:-bookworm}
 
-debootstrap --variant=minbase bookworm "$dir" "$mirror"
+debootstrap --variant=minbase "$suite" "$dir" "$mirror"
 
 # Slim like the official -slim images: never unpack docs, man pages, locales.
 cat > "$dir/etc/dpkg/dpkg.cfg.d/90-notes-ci-slim" <<'CFG'
@@ -41,9 +42,14 @@ CFG
 printf '#!/bin/sh\nexit 101\n' > "$dir/usr/sbin/policy-rc.d"
 chmod 755 "$dir/usr/sbin/policy-rc.d"
 
-# Same mirrors as the machine (incl. bookworm-updates and -security), then upgrade.
+# Same mirrors as the machine (incl. -updates and -security), for SUITE, then upgrade.
 rm -f "$dir/etc/apt/sources.list"
-cp "$sources" "$dir/etc/apt/sources.list.d/debian.sources"
+host_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [ -n "$host_suite" ] && [ "$host_suite" != "$suite" ]; then
+  sed "s/\\b$host_suite\\b/$suite/g" "$sources" > "$dir/etc/apt/sources.list.d/debian.sources"
+else
+  cp "$sources" "$dir/etc/apt/sources.list.d/debian.sources"
+fi
 chroot "$dir" apt-get update
 DEBIAN_FRONTEND=noninteractive chroot "$dir" apt-get -y upgrade
 chroot "$dir" apt-get clean

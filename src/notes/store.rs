@@ -4,8 +4,8 @@
 //! missing.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, Select, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, PaginatorTrait,
+    QueryFilter, Select, TransactionTrait, sea_query::Expr,
 };
 
 use super::{
@@ -85,10 +85,12 @@ pub async fn count(
 }
 
 pub async fn get(db: &impl ConnectionTrait, owner: &Owner, id: i64) -> Result<Option<Note>, DbErr> {
-    Notes::find_by_id(id)
-        .filter(owner.condition(note::Column::Owner))
-        .one(db)
-        .await
+    by_id(owner, id).one(db).await
+}
+
+/// Note `id` of `owner`, at any version.
+fn by_id(owner: &Owner, id: i64) -> Select<Notes> {
+    Notes::find_by_id(id).filter(owner.condition(note::Column::Owner))
 }
 
 /// Creates a note that belongs to `owner`. Through `insert::one`: on MySQL/MariaDB the new
@@ -163,26 +165,7 @@ pub async fn update(
     if let Some(versions) = expected {
         update = update.filter(note::Column::Version.is_in(versions.iter().copied()));
     }
-    let written = match db.get_database_backend() {
-        DbBackend::Postgres | DbBackend::Sqlite => update.exec_with_returning(db).await?.pop(),
-        // MySQL/MariaDB: no `UPDATE ... RETURNING`.
-        _ => {
-            let txn = db.begin().await?;
-            let applied = update.exec(&txn).await?.rows_affected > 0;
-            let note = match applied {
-                true => get(&txn, owner, id).await?,
-                false => None,
-            };
-            txn.commit().await?;
-            note
-        }
-    };
-    if let Some(note) = written {
-        return Ok(Written::Done(note));
-    }
-    // Nothing was written: the note is missing, or at another version.
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|note| note.version)))
+    versioned::update(db, update, by_id(owner, id), |note| note.version).await
 }
 
 /// Deletes the note if its version is one of `expected`.
@@ -198,9 +181,5 @@ pub async fn delete(
     if let Some(versions) = expected {
         delete = delete.filter(note::Column::Version.is_in(versions.iter().copied()));
     }
-    if delete.exec(db).await?.rows_affected > 0 {
-        return Ok(Written::Done(()));
-    }
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|note| note.version)))
+    versioned::delete(db, delete, by_id(owner, id), |note| note.version).await
 }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait,
-    QueryFilter, QuerySelect, Select, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, Select, TransactionTrait, sea_query::Expr,
 };
 
 use super::{
@@ -79,10 +79,12 @@ pub async fn get(
     owner: &Owner,
     id: i64,
 ) -> Result<Option<Webhook>, DbErr> {
-    select(owner)
-        .filter(webhook::Column::Id.eq(id))
-        .one(db)
-        .await
+    by_id(owner, id).one(db).await
+}
+
+/// Subscription `id` of `owner`, at any version.
+fn by_id(owner: &Owner, id: i64) -> Select<Webhooks> {
+    select(owner).filter(webhook::Column::Id.eq(id))
 }
 
 /// Creates a subscription that belongs to `owner`, signed with `secret`.
@@ -165,25 +167,7 @@ pub async fn update(
     if let Some(versions) = expected {
         update = update.filter(webhook::Column::Version.is_in(versions.iter().copied()));
     }
-    let written = match db.get_database_backend() {
-        DbBackend::Postgres | DbBackend::Sqlite => update.exec_with_returning(db).await?.pop(),
-        // MySQL/MariaDB: no `UPDATE ... RETURNING`.
-        _ => {
-            let txn = db.begin().await?;
-            let applied = update.exec(&txn).await?.rows_affected > 0;
-            let w = match applied {
-                true => get(&txn, owner, id).await?,
-                false => None,
-            };
-            txn.commit().await?;
-            w
-        }
-    };
-    if let Some(w) = written {
-        return Ok(Written::Done(w));
-    }
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|w| w.version)))
+    versioned::update(db, update, by_id(owner, id), |w| w.version).await
 }
 
 /// Deletes the subscription (and, by the foreign key, its deliveries) if its version is one
@@ -200,11 +184,7 @@ pub async fn delete(
     if let Some(versions) = expected {
         delete = delete.filter(webhook::Column::Version.is_in(versions.iter().copied()));
     }
-    if delete.exec(db).await?.rows_affected > 0 {
-        return Ok(Written::Done(()));
-    }
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|w| w.version)))
+    versioned::delete(db, delete, by_id(owner, id), |w| w.version).await
 }
 
 /// Replaces the secret with `secret`; the one it replaces still signs until the returned

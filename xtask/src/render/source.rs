@@ -613,8 +613,8 @@ pub fn store(resource: &Resource, names: &Names) -> String {
 //! as good as missing.
 
 {other}use sea_orm::{{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait,
-    PaginatorTrait, QueryFilter, Select, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, Select, TransactionTrait, sea_query::Expr,
 }};
 
 use super::{{{supers}}};
@@ -690,10 +690,12 @@ pub async fn count(
 }}
 
 pub async fn get(db: &impl ConnectionTrait, owner: &Owner, id: i64) -> Result<Option<{s}>, DbErr> {{
-    {p}::find_by_id(id)
-        .filter(owner.condition({single}::Column::Owner))
-        .one(db)
-        .await
+    by_id(owner, id).one(db).await
+}}
+
+/// {{{{Singular}}}} `id` of `owner`, at any version.
+fn by_id(owner: &Owner, id: i64) -> Select<{p}> {{
+    {p}::find_by_id(id).filter(owner.condition({single}::Column::Owner))
 }}
 
 /// Creates a {{{{singular}}}} that belongs to `owner`. Through `insert::one`: on MySQL/MariaDB the
@@ -758,26 +760,7 @@ pub async fn update(
 {updates}    if let Some(versions) = expected {{
         update = update.filter({single}::Column::Version.is_in(versions.iter().copied()));
     }}
-    let written = match db.get_database_backend() {{
-        DbBackend::Postgres | DbBackend::Sqlite => update.exec_with_returning(db).await?.pop(),
-        // MySQL/MariaDB: no `UPDATE ... RETURNING`.
-        _ => {{
-            let txn = db.begin().await?;
-            let applied = update.exec(&txn).await?.rows_affected > 0;
-            let item = match applied {{
-                true => get(&txn, owner, id).await?,
-                false => None,
-            }};
-            txn.commit().await?;
-            item
-        }}
-    }};
-    if let Some(item) = written {{
-        return Ok(Written::Done(item));
-    }}
-    // Nothing was written: the {{{{singular}}}} is missing, or at another version.
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|item| item.version)))
+    versioned::update(db, update, by_id(owner, id), |item| item.version).await
 }}
 
 /// Deletes the {{{{singular}}}} if its version is one of `expected`.
@@ -793,11 +776,7 @@ pub async fn delete(
     if let Some(versions) = expected {{
         delete = delete.filter({single}::Column::Version.is_in(versions.iter().copied()));
     }}
-    if delete.exec(db).await?.rows_affected > 0 {{
-        return Ok(Written::Done(()));
-    }}
-    let current = get(db, owner, id).await?;
-    Ok(versioned::missed(current.map(|item| item.version)))
+    versioned::delete(db, delete, by_id(owner, id), |item| item.version).await
 }}
 "#,
         supers = supers.join(", "),
